@@ -1,0 +1,225 @@
+//! Deployment packages on disk, content-addressed by SHA-256.
+//!
+//! A package is checked completely before anything is kept: it must be a readable zip, no entry may
+//! leave the package root (zip-slip), and the unpacked bytes are counted while they are written, so
+//! a zip bomb stops at the limit whatever sizes its headers claim. The package is unpacked into a
+//! temporary directory and renamed into place, so a crash never leaves half a package behind.
+
+use crate::{Result, StoreError};
+use kumo_types::{MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// What the store knows about a stored package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeInfo {
+    /// Lower-case hex SHA-256.
+    pub sha256_hex: String,
+    pub size: u64,
+}
+
+impl CodeInfo {
+    /// Lambda's `CodeSha256`: the base64 of the SHA-256 digest.
+    pub fn sha256_base64(&self) -> String {
+        sha256_base64(&self.sha256_hex)
+    }
+}
+
+/// Converts a hex SHA-256 into Lambda's base64 form.
+pub fn sha256_base64(hex_digest: &str) -> String {
+    use base64::Engine as _;
+    let bytes = hex::decode(hex_digest).unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Packages under `<data-dir>/code` and their unpacked trees under `<data-dir>/tasks`.
+#[derive(Debug, Clone)]
+pub struct CodeStore {
+    code_dir: PathBuf,
+    tasks_dir: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl CodeStore {
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let code_dir = data_dir.join("code");
+        let tasks_dir = data_dir.join("tasks");
+        for dir in [&code_dir, &tasks_dir] {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        // Unpacking that a crash interrupted leaves `.tmp-*` directories: remove them.
+        if let Ok(entries) = fs::read_dir(&tasks_dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        Ok(Self { code_dir, tasks_dir })
+    }
+
+    /// Checks, stores and unpacks a package. Blocking: call it off the async runtime.
+    pub fn put(&self, zip_bytes: &[u8]) -> Result<CodeInfo> {
+        if zip_bytes.len() as u64 > MAX_ZIP_BYTES {
+            return Err(StoreError::PackageTooLarge(format!(
+                "Zipped size must be smaller than {MAX_ZIP_BYTES} bytes"
+            )));
+        }
+        let sha256_hex = hex::encode(Sha256::digest(zip_bytes));
+        let info = CodeInfo {
+            sha256_hex,
+            size: zip_bytes.len() as u64,
+        };
+        let task_dir = self.task_dir(&info.sha256_hex);
+        let zip_path = self.zip_path(&info.sha256_hex);
+        if task_dir.is_dir() && zip_path.is_file() {
+            return Ok(info);
+        }
+        let tmp = self
+            .tasks_dir
+            .join(format!(".tmp-{}-{}", info.sha256_hex, std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        if let Err(e) = unpack(zip_bytes, &tmp) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let zip_tmp = zip_path.with_extension("zip.tmp");
+        fs::write(&zip_tmp, zip_bytes).map_err(io_err(&zip_tmp))?;
+        fs::rename(&zip_tmp, &zip_path).map_err(io_err(&zip_path))?;
+        match fs::rename(&tmp, &task_dir) {
+            Ok(()) => {}
+            // Another request stored the same package meanwhile.
+            Err(_) if task_dir.is_dir() => {
+                let _ = fs::remove_dir_all(&tmp);
+            }
+            Err(e) => return Err(io_err(&task_dir)(e)),
+        }
+        Ok(info)
+    }
+
+    pub fn zip_path(&self, sha256_hex: &str) -> PathBuf {
+        self.code_dir.join(format!("{sha256_hex}.zip"))
+    }
+
+    pub fn task_dir(&self, sha256_hex: &str) -> PathBuf {
+        self.tasks_dir.join(sha256_hex)
+    }
+
+    /// The stored package bytes, if `sha256_hex` names one.
+    pub fn read(&self, sha256_hex: &str) -> Option<Vec<u8>> {
+        if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        fs::read(self.zip_path(sha256_hex)).ok()
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::InvalidPackage(msg.into())
+}
+
+fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<()> {
+    let mut archive = zip::ZipArchive::new(io::Cursor::new(zip_bytes))
+        .map_err(|e| invalid(format!("Could not unzip uploaded file. Please check your file, then try to upload again. ({e})")))?;
+    let mut budget = MAX_UNZIPPED_BYTES;
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| invalid(format!("Could not unzip uploaded file: {e}")))?;
+        let Some(rel) = entry.enclosed_name() else {
+            return Err(invalid(format!(
+                "Could not unzip uploaded file: entry '{}' leaves the package root",
+                entry.name()
+            )));
+        };
+        let path = dest.join(rel);
+        if entry.is_dir() {
+            fs::create_dir_all(&path).map_err(io_err(&path))?;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mode = entry.unix_mode();
+        if entry.is_symlink() {
+            let mut target = String::new();
+            entry
+                .read_to_string(&mut target)
+                .map_err(|e| invalid(format!("Could not unzip uploaded file: {e}")))?;
+            let escapes = Path::new(&target).is_absolute()
+                || Path::new(&target).components().any(|c| c == std::path::Component::ParentDir);
+            if escapes {
+                return Err(invalid(format!(
+                    "Could not unzip uploaded file: symbolic link '{}' points outside the package",
+                    entry.name()
+                )));
+            }
+            std::os::unix::fs::symlink(&target, &path).map_err(io_err(&path))?;
+            continue;
+        }
+        let mut out = fs::File::create(&path).map_err(io_err(&path))?;
+        let written = io::copy(&mut (&mut entry).take(budget + 1), &mut out)
+            .map_err(|e| invalid(format!("Could not unzip uploaded file: {e}")))?;
+        if written > budget {
+            return Err(StoreError::PackageTooLarge(format!(
+                "Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes"
+            )));
+        }
+        budget -= written;
+        if let Some(mode) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            // Keep the execute bits (a `bootstrap` must stay executable); never setuid/setgid.
+            let mode = (mode & 0o777) | 0o444;
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        for (name, data) in entries {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .expect("start entry");
+            w.write_all(data).expect("write entry");
+        }
+        w.finish().expect("finish zip").into_inner()
+    }
+
+    #[test]
+    fn stores_and_unpacks_a_package() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CodeStore::open(dir.path()).expect("open");
+        let bytes = zip_of(&[("app.py", b"def handler(e, c): return 1\n"), ("pkg/mod.py", b"x = 1\n")]);
+        let info = store.put(&bytes).expect("valid package");
+        assert_eq!(info.size, bytes.len() as u64);
+        let task = store.task_dir(&info.sha256_hex);
+        assert!(task.join("app.py").is_file());
+        assert!(task.join("pkg/mod.py").is_file());
+        assert_eq!(store.read(&info.sha256_hex), Some(bytes));
+    }
+
+    #[test]
+    fn rejects_zip_slip_and_garbage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CodeStore::open(dir.path()).expect("open");
+        let evil = zip_of(&[("../evil.py", b"boom")]);
+        assert!(matches!(store.put(&evil), Err(StoreError::InvalidPackage(_))));
+        assert!(matches!(store.put(b"not a zip"), Err(StoreError::InvalidPackage(_))));
+        assert_eq!(fs::read_dir(dir.path().join("tasks")).map(Iterator::count).ok(), Some(0));
+    }
+}

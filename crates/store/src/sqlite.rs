@@ -1,0 +1,214 @@
+//! The embedded store: SQLite in WAL mode.
+
+use crate::{FunctionStore, LogEvent, LogStore, Result, StoreError};
+use async_trait::async_trait;
+use kumo_types::{FunctionConfig, FunctionName};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS functions (
+    name        TEXT PRIMARY KEY,
+    revision_id TEXT NOT NULL,
+    config      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_events (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_name     TEXT NOT NULL,
+    stream_name    TEXT NOT NULL,
+    timestamp      INTEGER NOT NULL,
+    ingestion_time INTEGER NOT NULL,
+    message        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_events_stream ON log_events (group_name, stream_name, timestamp);
+";
+
+/// SQLite-backed [`FunctionStore`] and [`LogStore`]. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await?
+    }
+}
+
+fn decode(json: &str) -> Result<FunctionConfig> {
+    Ok(serde_json::from_str(json)?)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl FunctionStore for SqliteStore {
+    async fn get_function(&self, name: &FunctionName) -> Result<FunctionConfig> {
+        let name = name.to_string();
+        self.with(move |c| {
+            let json: Option<String> = c
+                .query_row("SELECT config FROM functions WHERE name = ?1", [&name], |r| r.get(0))
+                .optional()?;
+            decode(&json.ok_or(StoreError::NotFound(name))?)
+        })
+        .await
+    }
+
+    async fn list_functions(&self, after: Option<&str>, limit: usize) -> Result<Vec<FunctionConfig>> {
+        let after = after.unwrap_or("").to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT config FROM functions WHERE name > ?1 ORDER BY name LIMIT ?2")?;
+            let rows = stmt.query_map(params![after, limit], |r| r.get::<_, String>(0))?;
+            rows.map(|r| decode(&r?)).collect()
+        })
+        .await
+    }
+
+    async fn create_function(&self, config: &FunctionConfig) -> Result<()> {
+        let json = serde_json::to_string(config)?;
+        let name = config.name.to_string();
+        let revision = config.revision_id.clone();
+        self.with(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO functions (name, revision_id, config) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![name, revision, json],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists(name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replace_function(&self, config: &FunctionConfig, expected_revision: &str) -> Result<()> {
+        let json = serde_json::to_string(config)?;
+        let name = config.name.to_string();
+        let revision = config.revision_id.clone();
+        let expected = expected_revision.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let current: Option<String> = tx
+                .query_row("SELECT revision_id FROM functions WHERE name = ?1", [&name], |r| r.get(0))
+                .optional()?;
+            match current {
+                None => return Err(StoreError::NotFound(name)),
+                Some(rev) if rev != expected => return Err(StoreError::RevisionMismatch),
+                Some(_) => {}
+            }
+            tx.execute(
+                "UPDATE functions SET revision_id = ?2, config = ?3 WHERE name = ?1",
+                params![name, revision, json],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_function(&self, name: &FunctionName) -> Result<()> {
+        let name = name.to_string();
+        self.with(move |c| {
+            if c.execute("DELETE FROM functions WHERE name = ?1", [&name])? == 0 {
+                return Err(StoreError::NotFound(name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn usage(&self) -> Result<(u64, u64)> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT config FROM functions")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let (mut count, mut size) = (0u64, 0u64);
+            for row in rows {
+                count += 1;
+                size += decode(&row?)?.code_size;
+            }
+            Ok((count, size))
+        })
+        .await
+    }
+
+    async fn reserved_concurrency_total(&self, except: &FunctionName) -> Result<u64> {
+        let except = except.to_string();
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached("SELECT config FROM functions WHERE name != ?1")?;
+            let rows = stmt.query_map([except], |r| r.get::<_, String>(0))?;
+            let mut total = 0u64;
+            for row in rows {
+                total += u64::from(decode(&row?)?.reserved_concurrency.unwrap_or(0));
+            }
+            Ok(total)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LogStore for SqliteStore {
+    async fn append_logs(&self, group: &str, stream: &str, events: Vec<LogEvent>) -> Result<()> {
+        let (group, stream) = (group.to_owned(), stream.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            {
+                let ingestion = now_ms();
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO log_events (group_name, stream_name, timestamp, ingestion_time, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for e in &events {
+                    stmt.execute(params![group, stream, e.timestamp_ms, ingestion, e.message])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stream_events(&self, group: &str, stream: &str) -> Result<Vec<LogEvent>> {
+        let (group, stream) = (group.to_owned(), stream.to_owned());
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT timestamp, message FROM log_events WHERE group_name = ?1 AND stream_name = ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![group, stream], |r| {
+                Ok(LogEvent {
+                    timestamp_ms: r.get(0)?,
+                    message: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,187 @@
+//! Function names, qualifiers and the three ways a caller can name a function.
+
+use crate::{Result, ValidationError};
+use std::fmt;
+
+/// A bare function name: 1–64 of `[a-zA-Z0-9-_]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FunctionName(String);
+
+impl FunctionName {
+    pub fn parse(s: &str) -> Result<Self> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ValidationError::constraint(
+                "functionName",
+                s,
+                "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for FunctionName {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self> {
+        Self::parse(&s)
+    }
+}
+
+impl From<FunctionName> for String {
+    fn from(n: FunctionName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for FunctionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A version or alias qualifier: `$LATEST`, a version number or an alias name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Qualifier(String);
+
+impl Qualifier {
+    pub const LATEST: &'static str = "$LATEST";
+
+    pub fn parse(s: &str) -> Result<Self> {
+        let ok = s == Self::LATEST
+            || (!s.is_empty()
+                && s.len() <= 128
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ValidationError::constraint(
+                "qualifier",
+                s,
+                "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_latest(&self) -> bool {
+        self.0 == Self::LATEST
+    }
+}
+
+/// How a caller named a function: `name`, `name:qualifier`, `123456789012:function:name[:q]` or
+/// `arn:aws:lambda:region:123456789012:function:name[:q]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionRef {
+    pub name: FunctionName,
+    pub qualifier: Option<Qualifier>,
+    /// The account id the caller wrote, if any; a mismatch means "not found".
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+}
+
+impl FunctionRef {
+    /// Parses any of the three forms. `max_len` is 140 for most operations and 256 where the
+    /// model allows a namespaced name.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || {
+            ValidationError::constraint(
+                "functionName",
+                s,
+                "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+            )
+        };
+        if s.is_empty() {
+            return Err(ValidationError::constraint(
+                "functionName",
+                s,
+                "Member must have length greater than or equal to 1",
+            ));
+        }
+        if s.len() > 256 {
+            return Err(ValidationError::constraint(
+                "functionName",
+                s,
+                "Member must have length less than or equal to 256",
+            ));
+        }
+        let parts: Vec<&str> = s.split(':').collect();
+        let (region, account_id, rest): (Option<&str>, Option<&str>, &[&str]) = match parts.as_slice() {
+            ["arn", partition, "lambda", region, account, "function", rest @ ..] => {
+                if !partition.starts_with("aws") || !is_region(region) || !is_account(account) {
+                    return Err(bad());
+                }
+                (Some(region), Some(account), rest)
+            }
+            [account, "function", rest @ ..] if is_account(account) => (None, Some(account), rest),
+            rest => (None, None, rest),
+        };
+        let (name, qualifier) = match rest {
+            [name] => (*name, None),
+            [name, q] => (*name, Some(*q)),
+            _ => return Err(bad()),
+        };
+        let name = FunctionName::parse(name).map_err(|_| bad())?;
+        let qualifier = qualifier.map(Qualifier::parse).transpose().map_err(|_| bad())?;
+        Ok(Self {
+            name,
+            qualifier,
+            account_id: account_id.map(str::to_owned),
+            region: region.map(str::to_owned),
+        })
+    }
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_region(s: &str) -> bool {
+    // e.g. us-east-1, us-gov-west-1, eu-central-2
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts.last().is_some_and(|d| d.len() == 1 && d.bytes().all(|b| b.is_ascii_digit()))
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_three_forms() {
+        let r = FunctionRef::parse("my-fn").expect("plain name");
+        assert_eq!(r.name.as_str(), "my-fn");
+        assert!(r.qualifier.is_none());
+        let r = FunctionRef::parse("my-fn:$LATEST").expect("qualified");
+        assert!(r.qualifier.as_ref().is_some_and(Qualifier::is_latest));
+        let r = FunctionRef::parse("123456789012:function:my-fn").expect("partial arn");
+        assert_eq!(r.account_id.as_deref(), Some("123456789012"));
+        let r = FunctionRef::parse("arn:aws:lambda:us-east-1:123456789012:function:my-fn:prod").expect("full arn");
+        assert_eq!(r.name.as_str(), "my-fn");
+        assert_eq!(r.qualifier.map(|q| q.0).as_deref(), Some("prod"));
+        assert_eq!(r.region.as_deref(), Some("us-east-1"));
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        for bad in ["", "has space", "a/b", &"x".repeat(65), "arn:aws:lambda:nowhere:123:function:f", "a:b:c:d"] {
+            assert!(FunctionRef::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}
