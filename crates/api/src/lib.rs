@@ -1,1 +1,108 @@
-//! kumo-api
+//! Kumo's HTTP surface: the AWS Lambda REST-JSON API (control plane and Invoke).
+//!
+//! [`router`] builds an axum `Router` that speaks the wire protocol of `/2015-03-31/...` and its
+//! sibling date prefixes, so that the aws CLI, boto3 and the AWS SDKs work unchanged against Kumo.
+//! Handlers parse and validate, then either call the store or hand an `Invocation` to the engine;
+//! they never touch execution environments. Every failure is an [`ApiError`] in Lambda's error
+//! shape (`x-amzn-ErrorType` header, JSON body), and no failed request changes stored state.
+
+mod error;
+mod functions;
+mod invoke;
+mod wire;
+
+pub use error::{ApiError, ApiResult};
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use kumo_engine::Engine;
+use kumo_store::{CodeStore, FunctionStore};
+use std::sync::Arc;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn FunctionStore>,
+    pub code: CodeStore,
+    pub engine: Engine,
+    pub region: String,
+    pub account_id: String,
+    pub account_concurrency: u32,
+    /// Runtime names this node can run.
+    pub runtimes: Arc<Vec<String>>,
+}
+
+impl AppState {
+    pub fn function_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            self.region, self.account_id
+        )
+    }
+}
+
+/// The Lambda API router.
+pub fn router(state: AppState) -> Router {
+    use functions as f;
+    Router::new()
+        .route("/2015-03-31/functions", post(f::create).get(f::list))
+        .route("/2015-03-31/functions/", post(f::create).get(f::list))
+        .route(
+            "/2015-03-31/functions/{name}",
+            get(f::get).delete(f::delete),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(f::get_configuration).put(f::update_configuration),
+        )
+        .route("/2015-03-31/functions/{name}/code", put(f::update_code))
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke::invoke),
+        )
+        .route("/2016-08-19/account-settings", get(f::account_settings))
+        .route("/2016-08-19/account-settings/", get(f::account_settings))
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            put(f::put_concurrency).delete(f::delete_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(f::get_concurrency),
+        )
+        .route("/kumo/code/{file}", get(f::download_code))
+        .fallback(unknown_route)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(add_request_id))
+        .with_state(state)
+}
+
+async fn unknown_route(uri: axum::http::Uri, method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        format!("no operation at {method} {}", uri.path()),
+    )
+}
+
+/// Every response carries a request id, as AWS's do.
+async fn add_request_id(mut resp: Response) -> Response {
+    if !resp.headers().contains_key("x-amzn-requestid") {
+        if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            resp.headers_mut().insert("x-amzn-requestid", v);
+        }
+    }
+    resp
+}
+
+/// A JSON response with a status.
+pub(crate) fn json(status: StatusCode, value: serde_json::Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}

@@ -1,1 +1,184 @@
-fn main() {}
+//! The `kumo` binary: `kumo serve` runs the platform; the other subcommands are a small client
+//! for deploying and invoking functions against a running server.
+
+mod cli;
+mod config;
+mod serve;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "kumo",
+    version,
+    about = "A self-hosted, AWS Lambda-compatible serverless platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform.
+    Serve {
+        /// Address to listen on (HOST:PORT; port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Directory for the database, code packages and scratch space.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Platform log format.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
+    },
+    /// Zip a directory and create or update a function from it.
+    Deploy {
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        runtime: String,
+        #[arg(long)]
+        handler: String,
+        #[arg(long)]
+        memory: Option<u32>,
+        #[arg(long)]
+        timeout: Option<u32>,
+        /// Environment variable KEY=VALUE (repeatable).
+        #[arg(long = "env", value_parser = parse_kv)]
+        env: Vec<(String, String)>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Invoke a function and print its response.
+    Invoke {
+        name: String,
+        /// JSON payload, or @FILE.
+        #[arg(long)]
+        payload: Option<String>,
+        /// Print the invocation's log tail on stderr.
+        #[arg(long)]
+        log: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// List functions.
+    List {
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Delete a function.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+}
+
+#[derive(clap::Args)]
+struct Endpoint {
+    /// Kumo's URL.
+    #[arg(long, env = "KUMO_ENDPOINT", default_value = concat!("http://", "127.0.0.1:9900"))]
+    endpoint: String,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("kumo: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<bool> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+            log_format,
+        } => {
+            init_tracing(&log_format);
+            let settings = config::Settings::load(config.as_deref(), listen, data_dir)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("while starting the async runtime")?;
+            rt.block_on(serve::run(settings))?;
+            Ok(true)
+        }
+        Command::Deploy {
+            dir,
+            name,
+            runtime,
+            handler,
+            memory,
+            timeout,
+            env,
+            endpoint,
+        } => {
+            let api = cli::Api::new(&endpoint.endpoint)?;
+            cli::deploy(
+                &api,
+                &cli::DeployArgs {
+                    dir: &dir,
+                    name: &name,
+                    runtime: &runtime,
+                    handler: &handler,
+                    memory,
+                    timeout,
+                    env: &env,
+                },
+            )?;
+            Ok(true)
+        }
+        Command::Invoke {
+            name,
+            payload,
+            log,
+            endpoint,
+        } => cli::invoke(
+            &cli::Api::new(&endpoint.endpoint)?,
+            &name,
+            payload.as_deref(),
+            log,
+        ),
+        Command::List { endpoint } => {
+            cli::list(&cli::Api::new(&endpoint.endpoint)?)?;
+            Ok(true)
+        }
+        Command::Delete { name, endpoint } => {
+            cli::delete(&cli::Api::new(&endpoint.endpoint)?, &name)?;
+            Ok(true)
+        }
+    }
+}
+
+fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KUMO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -63,7 +63,10 @@ impl CodeStore {
                 }
             }
         }
-        Ok(Self { code_dir, tasks_dir })
+        Ok(Self {
+            code_dir,
+            tasks_dir,
+        })
     }
 
     /// Checks, stores and unpacks a package. Blocking: call it off the async runtime.
@@ -156,7 +159,9 @@ fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<()> {
                 .read_to_string(&mut target)
                 .map_err(|e| invalid(format!("Could not unzip uploaded file: {e}")))?;
             let escapes = Path::new(&target).is_absolute()
-                || Path::new(&target).components().any(|c| c == std::path::Component::ParentDir);
+                || Path::new(&target)
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir);
             if escapes {
                 return Err(invalid(format!(
                     "Could not unzip uploaded file: symbolic link '{}' points outside the package",
@@ -204,7 +209,10 @@ mod tests {
     fn stores_and_unpacks_a_package() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = CodeStore::open(dir.path()).expect("open");
-        let bytes = zip_of(&[("app.py", b"def handler(e, c): return 1\n"), ("pkg/mod.py", b"x = 1\n")]);
+        let bytes = zip_of(&[
+            ("app.py", b"def handler(e, c): return 1\n"),
+            ("pkg/mod.py", b"x = 1\n"),
+        ]);
         let info = store.put(&bytes).expect("valid package");
         assert_eq!(info.size, bytes.len() as u64);
         let task = store.task_dir(&info.sha256_hex);
@@ -218,8 +226,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = CodeStore::open(dir.path()).expect("open");
         let evil = zip_of(&[("../evil.py", b"boom")]);
-        assert!(matches!(store.put(&evil), Err(StoreError::InvalidPackage(_))));
-        assert!(matches!(store.put(b"not a zip"), Err(StoreError::InvalidPackage(_))));
-        assert_eq!(fs::read_dir(dir.path().join("tasks")).map(Iterator::count).ok(), Some(0));
+        assert!(matches!(
+            store.put(&evil),
+            Err(StoreError::InvalidPackage(_))
+        ));
+        assert!(matches!(
+            store.put(b"not a zip"),
+            Err(StoreError::InvalidPackage(_))
+        ));
+        assert_eq!(
+            fs::read_dir(dir.path().join("tasks"))
+                .map(Iterator::count)
+                .ok(),
+            Some(0)
+        );
     }
 }

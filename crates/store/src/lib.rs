@@ -14,7 +14,7 @@
 //! Nothing is acknowledged to a client before it is on disk: every write is a committed SQLite
 //! transaction or a file renamed into place. This crate holds no HTTP and no process logic.
 
-mod code;
+pub mod code;
 mod sqlite;
 
 pub use code::{CodeInfo, CodeStore};
@@ -56,11 +56,19 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait FunctionStore: Send + Sync + 'static {
     async fn get_function(&self, name: &FunctionName) -> Result<FunctionConfig>;
     /// Functions in name order, starting after `after`, at most `limit`.
-    async fn list_functions(&self, after: Option<&str>, limit: usize) -> Result<Vec<FunctionConfig>>;
+    async fn list_functions(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionConfig>>;
     /// Stores a new function; fails with `AlreadyExists` if the name is taken.
     async fn create_function(&self, config: &FunctionConfig) -> Result<()>;
     /// Replaces a function's configuration if its stored revision is still `expected_revision`.
-    async fn replace_function(&self, config: &FunctionConfig, expected_revision: &str) -> Result<()>;
+    async fn replace_function(
+        &self,
+        config: &FunctionConfig,
+        expected_revision: &str,
+    ) -> Result<()>;
     async fn delete_function(&self, name: &FunctionName) -> Result<()>;
     /// Number of functions and the sum of their code sizes.
     async fn usage(&self) -> Result<(u64, u64)>;

@@ -50,7 +50,9 @@ impl SqliteStore {
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut guard = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut guard)
         })
         .await?
@@ -73,19 +75,28 @@ impl FunctionStore for SqliteStore {
         let name = name.to_string();
         self.with(move |c| {
             let json: Option<String> = c
-                .query_row("SELECT config FROM functions WHERE name = ?1", [&name], |r| r.get(0))
+                .query_row(
+                    "SELECT config FROM functions WHERE name = ?1",
+                    [&name],
+                    |r| r.get(0),
+                )
                 .optional()?;
             decode(&json.ok_or(StoreError::NotFound(name))?)
         })
         .await
     }
 
-    async fn list_functions(&self, after: Option<&str>, limit: usize) -> Result<Vec<FunctionConfig>> {
+    async fn list_functions(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionConfig>> {
         let after = after.unwrap_or("").to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT config FROM functions WHERE name > ?1 ORDER BY name LIMIT ?2")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT config FROM functions WHERE name > ?1 ORDER BY name LIMIT ?2",
+            )?;
             let rows = stmt.query_map(params![after, limit], |r| r.get::<_, String>(0))?;
             rows.map(|r| decode(&r?)).collect()
         })
@@ -109,7 +120,11 @@ impl FunctionStore for SqliteStore {
         .await
     }
 
-    async fn replace_function(&self, config: &FunctionConfig, expected_revision: &str) -> Result<()> {
+    async fn replace_function(
+        &self,
+        config: &FunctionConfig,
+        expected_revision: &str,
+    ) -> Result<()> {
         let json = serde_json::to_string(config)?;
         let name = config.name.to_string();
         let revision = config.revision_id.clone();
@@ -117,7 +132,11 @@ impl FunctionStore for SqliteStore {
         self.with(move |c| {
             let tx = c.transaction()?;
             let current: Option<String> = tx
-                .query_row("SELECT revision_id FROM functions WHERE name = ?1", [&name], |r| r.get(0))
+                .query_row(
+                    "SELECT revision_id FROM functions WHERE name = ?1",
+                    [&name],
+                    |r| r.get(0),
+                )
                 .optional()?;
             match current {
                 None => return Err(StoreError::NotFound(name)),

@@ -34,7 +34,11 @@ pub enum ValidationError {
 }
 
 impl ValidationError {
-    pub(crate) fn constraint(member: &'static str, value: impl ToString, constraint: impl Into<String>) -> Self {
+    pub(crate) fn constraint(
+        member: &'static str,
+        value: impl ToString,
+        constraint: impl Into<String>,
+    ) -> Self {
         Self::Constraint {
             member,
             value: value.to_string(),

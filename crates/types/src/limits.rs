@@ -55,7 +55,12 @@ pub fn validate_timeout(secs: i64) -> Result<u32> {
 }
 
 pub fn validate_ephemeral_storage(mb: i64) -> Result<u32> {
-    range("ephemeralStorage.size", mb, DEFAULT_EPHEMERAL_MB, MAX_EPHEMERAL_MB)
+    range(
+        "ephemeralStorage.size",
+        mb,
+        DEFAULT_EPHEMERAL_MB,
+        MAX_EPHEMERAL_MB,
+    )
 }
 
 fn range(member: &'static str, v: i64, min: u32, max: u32) -> Result<u32> {
@@ -73,7 +78,8 @@ fn range(member: &'static str, v: i64, min: u32, max: u32) -> Result<u32> {
             format!("Member must have value less than or equal to {max}"),
         ));
     }
-    u32::try_from(v).map_err(|_| ValidationError::constraint(member, v, "Member must be an integer"))
+    u32::try_from(v)
+        .map_err(|_| ValidationError::constraint(member, v, "Member must be an integer"))
 }
 
 /// `Handler`: up to 128 characters, no whitespace.

@@ -4,7 +4,9 @@ use crate::{Result, ValidationError};
 use std::fmt;
 
 /// A bare function name: 1–64 of `[a-zA-Z0-9-_]`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct FunctionName(String);
 
@@ -12,7 +14,8 @@ impl FunctionName {
     pub fn parse(s: &str) -> Result<Self> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -59,7 +62,8 @@ impl Qualifier {
         let ok = s == Self::LATEST
             || (!s.is_empty()
                 && s.len() <= 128
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -117,7 +121,9 @@ impl FunctionRef {
             ));
         }
         let parts: Vec<&str> = s.split(':').collect();
-        let (region, account_id, rest): (Option<&str>, Option<&str>, &[&str]) = match parts.as_slice() {
+        let (region, account_id, rest): (Option<&str>, Option<&str>, &[&str]) = match parts
+            .as_slice()
+        {
             ["arn", partition, "lambda", region, account, "function", rest @ ..] => {
                 if !partition.starts_with("aws") || !is_region(region) || !is_account(account) {
                     return Err(bad());
@@ -133,7 +139,10 @@ impl FunctionRef {
             _ => return Err(bad()),
         };
         let name = FunctionName::parse(name).map_err(|_| bad())?;
-        let qualifier = qualifier.map(Qualifier::parse).transpose().map_err(|_| bad())?;
+        let qualifier = qualifier
+            .map(Qualifier::parse)
+            .transpose()
+            .map_err(|_| bad())?;
         Ok(Self {
             name,
             qualifier,
@@ -153,7 +162,9 @@ fn is_region(s: &str) -> bool {
     parts.len() >= 3
         && parts[0].len() == 2
         && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts.last().is_some_and(|d| d.len() == 1 && d.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .last()
+            .is_some_and(|d| d.len() == 1 && d.bytes().all(|b| b.is_ascii_digit()))
         && parts[1..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
@@ -172,7 +183,8 @@ mod tests {
         assert!(r.qualifier.as_ref().is_some_and(Qualifier::is_latest));
         let r = FunctionRef::parse("123456789012:function:my-fn").expect("partial arn");
         assert_eq!(r.account_id.as_deref(), Some("123456789012"));
-        let r = FunctionRef::parse("arn:aws:lambda:us-east-1:123456789012:function:my-fn:prod").expect("full arn");
+        let r = FunctionRef::parse("arn:aws:lambda:us-east-1:123456789012:function:my-fn:prod")
+            .expect("full arn");
         assert_eq!(r.name.as_str(), "my-fn");
         assert_eq!(r.qualifier.map(|q| q.0).as_deref(), Some("prod"));
         assert_eq!(r.region.as_deref(), Some("us-east-1"));
@@ -180,8 +192,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "has space", "a/b", &"x".repeat(65), "arn:aws:lambda:nowhere:123:function:f", "a:b:c:d"] {
-            assert!(FunctionRef::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "has space",
+            "a/b",
+            &"x".repeat(65),
+            "arn:aws:lambda:nowhere:123:function:f",
+            "a:b:c:d",
+        ] {
+            assert!(
+                FunctionRef::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

@@ -22,14 +22,58 @@ pub struct Runtime(String);
 
 /// Every value of the `Runtime` enum in Lambda's API model.
 const KNOWN: &[&str] = &[
-    "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
-    "nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x", "nodejs26.x", "java8",
-    "java8.al2", "java11", "java17", "java21", "java25", "java8.al2023", "java11.al2023",
-    "java17.al2023", "python2.7", "python3.6", "python3.7", "python3.8", "python3.9", "python3.10",
-    "python3.11", "python3.12", "python3.13", "python3.14", "python3.15", "dotnetcore1.0",
-    "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "dotnet8", "dotnet10",
-    "nodejs4.3-edge", "go1.x", "ruby2.5", "ruby2.7", "ruby3.2", "ruby3.3", "ruby3.4", "ruby4.0",
-    "provided", "provided.al2", "provided.al2023", "custom",
+    "nodejs",
+    "nodejs4.3",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "nodejs16.x",
+    "nodejs18.x",
+    "nodejs20.x",
+    "nodejs22.x",
+    "nodejs24.x",
+    "nodejs26.x",
+    "java8",
+    "java8.al2",
+    "java11",
+    "java17",
+    "java21",
+    "java25",
+    "java8.al2023",
+    "java11.al2023",
+    "java17.al2023",
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "python3.8",
+    "python3.9",
+    "python3.10",
+    "python3.11",
+    "python3.12",
+    "python3.13",
+    "python3.14",
+    "python3.15",
+    "dotnetcore1.0",
+    "dotnetcore2.0",
+    "dotnetcore2.1",
+    "dotnetcore3.1",
+    "dotnet6",
+    "dotnet8",
+    "dotnet10",
+    "nodejs4.3-edge",
+    "go1.x",
+    "ruby2.5",
+    "ruby2.7",
+    "ruby3.2",
+    "ruby3.3",
+    "ruby3.4",
+    "ruby4.0",
+    "provided",
+    "provided.al2",
+    "provided.al2023",
+    "custom",
 ];
 
 impl Runtime {
@@ -88,9 +132,18 @@ mod tests {
 
     #[test]
     fn families() {
-        assert_eq!(Runtime::parse("python3.11").map(|r| r.family()), Ok(RuntimeFamily::Python));
-        assert_eq!(Runtime::parse("nodejs20.x").map(|r| r.family()), Ok(RuntimeFamily::Node));
-        assert_eq!(Runtime::parse("provided.al2023").map(|r| r.family()), Ok(RuntimeFamily::Provided));
+        assert_eq!(
+            Runtime::parse("python3.11").map(|r| r.family()),
+            Ok(RuntimeFamily::Python)
+        );
+        assert_eq!(
+            Runtime::parse("nodejs20.x").map(|r| r.family()),
+            Ok(RuntimeFamily::Node)
+        );
+        assert_eq!(
+            Runtime::parse("provided.al2023").map(|r| r.family()),
+            Ok(RuntimeFamily::Provided)
+        );
         assert!(Runtime::parse("cobol1").is_err());
     }
 }

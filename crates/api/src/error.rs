@@ -1,0 +1,140 @@
+//! The error type of the Lambda HTTP surface and its wire shape.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kumo_store::StoreError;
+use kumo_types::ValidationError;
+
+/// An error answered in Lambda's REST-JSON shape: status, `x-amzn-ErrorType`, and a JSON body
+/// `{"Type": "User", "message": ...}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Extra JSON members (e.g. `Reason` for throttles).
+    pub reason: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            reason: None,
+        }
+    }
+
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            message,
+        )
+    }
+
+    pub fn invalid_content(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            message,
+        )
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "ResourceConflictException", message)
+    }
+
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailedException",
+            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+        )
+    }
+
+    pub fn service(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            message,
+        )
+    }
+
+    pub fn unsupported(what: &str) -> Self {
+        Self::invalid_parameter(format!("{what} is not supported by Kumo yet"))
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        match e {
+            ValidationError::Constraint { .. } => Self::validation(e.to_string()),
+            ValidationError::InvalidParameter(m) => Self::invalid_parameter(m),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidPackage(m) => Self::invalid_parameter(m),
+            StoreError::PackageTooLarge(m) => {
+                Self::new(StatusCode::BAD_REQUEST, "CodeStorageExceededException", m)
+            }
+            StoreError::RevisionMismatch => Self::precondition_failed(),
+            StoreError::AlreadyExists(name) => {
+                Self::conflict(format!("Function already exist: {name}"))
+            }
+            other => {
+                tracing::error!(error = ?other, "store failure");
+                Self::service("An internal error occurred in the store")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        // The model spells the message key `Message` for some shapes and `message` for others;
+        // both SDKs accept either, so send both spellings' owners what they expect.
+        let msg_key = match self.code {
+            "ResourceNotFoundException" | "ServiceException" | "ResourceInUseException" => {
+                "Message"
+            }
+            _ => "message",
+        };
+        let mut body = serde_json::json!({ "Type": if self.status.is_server_error() { "Service" } else { "User" } });
+        body[msg_key] = self.message.clone().into();
+        if let Some(reason) = self.reason {
+            body["Reason"] = reason.into();
+        }
+        let mut resp = (
+            self.status,
+            [("content-type", "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(self.code));
+        if self.code == "TooManyRequestsException" {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

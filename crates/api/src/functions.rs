@@ -1,0 +1,632 @@
+//! Control-plane operations on functions: create, read, list, update, delete, concurrency and
+//! account settings.
+
+use crate::error::{ApiError, ApiResult};
+use crate::wire::function_configuration;
+use crate::{json, AppState};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use kumo_store::StoreError;
+use kumo_types::{
+    validate_description, validate_environment, validate_ephemeral_storage, validate_handler,
+    validate_memory, validate_role, validate_timeout, FunctionConfig, FunctionName, FunctionRef,
+    Runtime, DEFAULT_EPHEMERAL_MB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SECS,
+    MIN_UNRESERVED_CONCURRENCY,
+};
+use serde::Deserialize;
+use serde_json::{json as j, Value};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct CodeInput {
+    zip_file: Option<String>,
+    s3_bucket: Option<String>,
+    s3_key: Option<String>,
+    image_uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EnvironmentInput {
+    variables: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EphemeralInput {
+    size: i64,
+}
+
+/// The members shared by CreateFunction and UpdateFunctionConfiguration.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigInput {
+    runtime: Option<String>,
+    role: Option<String>,
+    handler: Option<String>,
+    description: Option<String>,
+    timeout: Option<i64>,
+    memory_size: Option<i64>,
+    environment: Option<EnvironmentInput>,
+    ephemeral_storage: Option<EphemeralInput>,
+    layers: Option<Vec<String>>,
+    vpc_config: Option<Value>,
+    file_system_configs: Option<Vec<Value>>,
+    dead_letter_config: Option<Value>,
+    image_config: Option<Value>,
+    revision_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateInput {
+    function_name: Option<String>,
+    code: Option<CodeInput>,
+    publish: Option<bool>,
+    package_type: Option<String>,
+    architectures: Option<Vec<String>>,
+    tags: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    config: ConfigInput,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateCodeInput {
+    #[serde(flatten)]
+    code: CodeInput,
+    publish: Option<bool>,
+    dry_run: Option<bool>,
+    revision_id: Option<String>,
+    architectures: Option<Vec<String>>,
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult<T> {
+    let body: &[u8] = if body.is_empty() { b"{}" } else { body };
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_content(format!("Could not parse request body into json: {e}"))
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn new_revision() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Resolves a `{FunctionName}` path member to an unqualified function name, refusing qualifiers
+/// other than `$LATEST` (versions and aliases are not supported yet).
+pub(crate) fn resolve_name(
+    state: &AppState,
+    raw: &str,
+    qualifier: Option<&str>,
+) -> ApiResult<FunctionName> {
+    let r = FunctionRef::parse(raw)?;
+    let qualifier = match (r.qualifier.as_ref().map(|q| q.as_str()), qualifier) {
+        (Some(a), Some(b)) if a != b => return Err(ApiError::invalid_parameter(
+            "The derived qualifier from the function name does not match the specified qualifier.",
+        )),
+        (a, b) => a.or(b),
+    };
+    let not_found = |suffix: &str| {
+        ApiError::not_found(format!(
+            "Function not found: {}{suffix}",
+            state.function_arn(r.name.as_str())
+        ))
+    };
+    if r.account_id
+        .as_deref()
+        .is_some_and(|a| a != state.account_id)
+    {
+        return Err(not_found(""));
+    }
+    match qualifier {
+        None | Some("$LATEST") => Ok(r.name),
+        Some(q) => Err(not_found(&format!(":{q}"))),
+    }
+}
+
+pub(crate) async fn load(state: &AppState, name: &FunctionName) -> ApiResult<FunctionConfig> {
+    match state.store.get_function(name).await {
+        Ok(f) => Ok(f),
+        Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!(
+            "Function not found: {}",
+            state.function_arn(name.as_str())
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn decode_zip(zip_b64: &str) -> ApiResult<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(zip_b64.trim())
+        .map_err(|_| {
+            ApiError::invalid_parameter(
+                "Could not unzip uploaded file. Please check your file, then try to upload again.",
+            )
+        })
+}
+
+fn check_code_source(code: &CodeInput) -> ApiResult<&str> {
+    if code.image_uri.is_some() {
+        return Err(ApiError::unsupported("Container image code (ImageUri)"));
+    }
+    if code.s3_bucket.is_some() || code.s3_key.is_some() {
+        return Err(ApiError::unsupported(
+            "Code from S3 (S3Bucket/S3Key); send ZipFile",
+        ));
+    }
+    code.zip_file
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid_parameter("Please provide a source for function code."))
+}
+
+fn check_architectures(archs: Option<&Vec<String>>) -> ApiResult<String> {
+    match archs.map(Vec::as_slice) {
+        None => Ok("x86_64".into()),
+        Some([a]) if a == "x86_64" => Ok(a.clone()),
+        Some([a]) if a == "arm64" => Err(ApiError::unsupported("Architecture arm64 on this x86_64 node")),
+        Some([a]) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '[{a}]' at 'architectures' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]"
+        ))),
+        Some(_) => Err(ApiError::validation(
+            "1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1",
+        )),
+    }
+}
+
+fn check_runtime(state: &AppState, raw: &str) -> ApiResult<Runtime> {
+    let runtime = Runtime::parse(raw)?;
+    if !state.runtimes.iter().any(|r| r == raw) {
+        return Err(ApiError::invalid_parameter(format!(
+            "The runtime parameter of {raw} is not supported by this Kumo node. Supported runtimes: {}",
+            state.runtimes.join(", ")
+        )));
+    }
+    Ok(runtime)
+}
+
+/// Applies the configuration members present in `input` to `f`, validating each.
+fn apply_config(state: &AppState, f: &mut FunctionConfig, input: &ConfigInput) -> ApiResult<()> {
+    if let Some(r) = &input.runtime {
+        f.runtime = check_runtime(state, r)?;
+    }
+    if let Some(role) = &input.role {
+        validate_role(role)?;
+        f.role.clone_from(role);
+    }
+    if let Some(h) = &input.handler {
+        validate_handler(h)?;
+        f.handler.clone_from(h);
+    }
+    if let Some(d) = &input.description {
+        validate_description(d)?;
+        f.description.clone_from(d);
+    }
+    if let Some(t) = input.timeout {
+        f.timeout_secs = validate_timeout(t)?;
+    }
+    if let Some(m) = input.memory_size {
+        f.memory_mb = validate_memory(m)?;
+    }
+    if let Some(env) = &input.environment {
+        let vars = env.variables.clone().unwrap_or_default();
+        validate_environment(&vars)?;
+        f.environment = vars;
+    }
+    if let Some(e) = &input.ephemeral_storage {
+        f.ephemeral_storage_mb = validate_ephemeral_storage(e.size)?;
+    }
+    if input.layers.as_ref().is_some_and(|l| !l.is_empty()) {
+        return Err(ApiError::unsupported("Layers"));
+    }
+    let vpc_used = input.vpc_config.as_ref().is_some_and(|v| {
+        ["SubnetIds", "SecurityGroupIds"].iter().any(|k| {
+            v.get(k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        })
+    });
+    if vpc_used {
+        return Err(ApiError::unsupported("VpcConfig"));
+    }
+    if input
+        .file_system_configs
+        .as_ref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(ApiError::unsupported("FileSystemConfigs"));
+    }
+    if input
+        .dead_letter_config
+        .as_ref()
+        .and_then(|d| d.get("TargetArn"))
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::unsupported("DeadLetterConfig"));
+    }
+    if input.image_config.is_some() {
+        return Err(ApiError::unsupported("ImageConfig"));
+    }
+    Ok(())
+}
+
+pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let input: CreateInput = parse_body(&body)?;
+    let raw_name = input
+        .function_name
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null"))?;
+    let r = FunctionRef::parse(raw_name)?;
+    if r.qualifier.is_some() {
+        return Err(ApiError::invalid_parameter(
+            "Function name cannot contain a qualifier when creating a function",
+        ));
+    }
+    let name = r.name;
+    if input.config.role.is_none() {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value null at 'role' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
+        return Err(ApiError::unsupported("PackageType Image"));
+    }
+    let runtime_raw = input
+        .config
+        .runtime
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid_parameter("Runtime and Handler are mandatory parameters for functions created with deployment packages."))?;
+    if input.config.handler.is_none() {
+        return Err(ApiError::invalid_parameter(
+            "Runtime and Handler are mandatory parameters for functions created with deployment packages.",
+        ));
+    }
+    if input.publish == Some(true) {
+        return Err(ApiError::unsupported("Publishing versions (Publish: true)"));
+    }
+    let architecture = check_architectures(input.architectures.as_ref())?;
+    let code = input
+        .code
+        .as_ref()
+        .ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'code' failed to satisfy constraint: Member must not be null"))?;
+    let zip_b64 = check_code_source(code)?;
+    let mut f = FunctionConfig {
+        name: name.clone(),
+        runtime: check_runtime(&state, runtime_raw)?,
+        handler: String::new(),
+        role: String::new(),
+        description: String::new(),
+        memory_mb: DEFAULT_MEMORY_MB,
+        timeout_secs: DEFAULT_TIMEOUT_SECS,
+        ephemeral_storage_mb: DEFAULT_EPHEMERAL_MB,
+        environment: BTreeMap::new(),
+        architecture,
+        code_sha256_hex: String::new(),
+        code_size: 0,
+        last_modified_ms: now_ms(),
+        revision_id: new_revision(),
+        reserved_concurrency: None,
+        tags: input.tags.clone().unwrap_or_default(),
+    };
+    apply_config(&state, &mut f, &input.config)?;
+    let zip = decode_zip(zip_b64)?;
+    if state.store.get_function(&name).await.is_ok() {
+        return Err(ApiError::conflict(format!(
+            "Function already exist: {name}"
+        )));
+    }
+    let code_store = state.code.clone();
+    let info = tokio::task::spawn_blocking(move || code_store.put(&zip))
+        .await
+        .map_err(|e| ApiError::service(e.to_string()))??;
+    f.code_sha256_hex = info.sha256_hex;
+    f.code_size = info.size;
+    state.store.create_function(&f).await?;
+    tracing::info!(function = %f.name, "function created");
+    Ok(json(
+        StatusCode::CREATED,
+        function_configuration(&state, &f),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct QualifierQuery {
+    #[serde(rename = "Qualifier")]
+    qualifier: Option<String>,
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<QualifierQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let name = resolve_name(&state, &raw, q.qualifier.as_deref())?;
+    let f = load(&state, &name).await?;
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let mut body = j!({
+        "Configuration": function_configuration(&state, &f),
+        "Code": {
+            "RepositoryType": "S3",
+            "Location": format!("http://{host}/kumo/code/{}.zip", f.code_sha256_hex),
+        },
+    });
+    if !f.tags.is_empty() {
+        body["Tags"] = j!(f.tags);
+    }
+    if let Some(r) = f.reserved_concurrency {
+        body["Concurrency"] = j!({ "ReservedConcurrentExecutions": r });
+    }
+    Ok(json(StatusCode::OK, body))
+}
+
+pub async fn get_configuration(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<QualifierQuery>,
+) -> ApiResult<Response> {
+    let name = resolve_name(&state, &raw, q.qualifier.as_deref())?;
+    let f = load(&state, &name).await?;
+    Ok(json(StatusCode::OK, function_configuration(&state, &f)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let max_items = match q.get("MaxItems") {
+        None => 50,
+        Some(s) => {
+            let n: i64 = s
+                .parse()
+                .map_err(|_| ApiError::invalid_parameter(format!("Invalid MaxItems: {s}")))?;
+            if !(1..=10_000).contains(&n) {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{n}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"
+                )));
+            }
+            usize::try_from(n).unwrap_or(50).min(50)
+        }
+    };
+    if q.get("FunctionVersion").is_some_and(|v| v != "ALL") {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]",
+        ));
+    }
+    let marker = q
+        .get("Marker")
+        .map(String::as_str)
+        .filter(|m| !m.is_empty());
+    let mut page = state.store.list_functions(marker, max_items + 1).await?;
+    let next = (page.len() > max_items).then(|| {
+        page.truncate(max_items);
+        page.last().map(|f| f.name.to_string())
+    });
+    let functions: Vec<Value> = page
+        .iter()
+        .map(|f| function_configuration(&state, f))
+        .collect();
+    let mut body = j!({ "Functions": functions });
+    if let Some(Some(marker)) = next {
+        body["NextMarker"] = marker.into();
+    }
+    Ok(json(StatusCode::OK, body))
+}
+
+pub async fn update_code(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let input: UpdateCodeInput = parse_body(&body)?;
+    let name = resolve_name(&state, &raw, None)?;
+    let mut f = load(&state, &name).await?;
+    check_revision(&f, input.revision_id.as_deref())?;
+    if input.publish == Some(true) {
+        return Err(ApiError::unsupported("Publishing versions (Publish: true)"));
+    }
+    if let Some(archs) = &input.architectures {
+        f.architecture = check_architectures(Some(archs))?;
+    }
+    let zip = decode_zip(check_code_source(&input.code)?)?;
+    let code_store = state.code.clone();
+    let info = tokio::task::spawn_blocking(move || code_store.put(&zip))
+        .await
+        .map_err(|e| ApiError::service(e.to_string()))??;
+    let expected = f.revision_id.clone();
+    f.code_sha256_hex = info.sha256_hex;
+    f.code_size = info.size;
+    if input.dry_run == Some(true) {
+        return Ok(json(StatusCode::OK, function_configuration(&state, &f)));
+    }
+    f.last_modified_ms = now_ms();
+    f.revision_id = new_revision();
+    state.store.replace_function(&f, &expected).await?;
+    state.engine.retire(f.name.as_str(), Some(&f.revision_id));
+    Ok(json(StatusCode::OK, function_configuration(&state, &f)))
+}
+
+fn check_revision(f: &FunctionConfig, wanted: Option<&str>) -> ApiResult<()> {
+    match wanted {
+        Some(rev) if rev != f.revision_id => Err(ApiError::precondition_failed()),
+        _ => Ok(()),
+    }
+}
+
+pub async fn update_configuration(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let input: ConfigInput = parse_body(&body)?;
+    let name = resolve_name(&state, &raw, None)?;
+    let mut f = load(&state, &name).await?;
+    check_revision(&f, input.revision_id.as_deref())?;
+    let expected = f.revision_id.clone();
+    apply_config(&state, &mut f, &input)?;
+    f.last_modified_ms = now_ms();
+    f.revision_id = new_revision();
+    state.store.replace_function(&f, &expected).await?;
+    state.engine.retire(f.name.as_str(), Some(&f.revision_id));
+    Ok(json(StatusCode::OK, function_configuration(&state, &f)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<QualifierQuery>,
+) -> ApiResult<Response> {
+    let r = FunctionRef::parse(&raw)?;
+    if let Some(q) = r
+        .qualifier
+        .as_ref()
+        .map(|q| q.as_str().to_owned())
+        .or(q.qualifier)
+    {
+        if q == "$LATEST" {
+            return Err(ApiError::invalid_parameter(
+                "$LATEST version cannot be deleted without deleting the function.",
+            ));
+        }
+    }
+    let name = resolve_name(&state, &raw, None)?;
+    match state.store.delete_function(&name).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => {
+            return Err(ApiError::not_found(format!(
+                "Function not found: {}",
+                state.function_arn(name.as_str())
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.engine.retire(name.as_str(), None);
+    refresh_reserved(&state, &name).await?;
+    tracing::info!(function = %name, "function deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn refresh_reserved(state: &AppState, name: &FunctionName) -> ApiResult<u64> {
+    let others = state.store.reserved_concurrency_total(name).await?;
+    let own = match state.store.get_function(name).await {
+        Ok(f) => u64::from(f.reserved_concurrency.unwrap_or(0)),
+        Err(_) => 0,
+    };
+    state.engine.set_reserved_total(others + own);
+    Ok(others)
+}
+
+pub async fn account_settings(State(state): State<AppState>) -> ApiResult<Response> {
+    let (count, total) = state.store.usage().await?;
+    let placeholder = FunctionName::parse("-").map_err(ApiError::from)?;
+    let reserved = state.store.reserved_concurrency_total(&placeholder).await?;
+    let limit = u64::from(state.account_concurrency);
+    Ok(json(
+        StatusCode::OK,
+        j!({
+            "AccountLimit": {
+                "TotalCodeSize": 80_530_636_800u64,
+                "CodeSizeUnzipped": kumo_types::MAX_UNZIPPED_BYTES,
+                "CodeSizeZipped": kumo_types::MAX_ZIP_BYTES,
+                "ConcurrentExecutions": limit,
+                "UnreservedConcurrentExecutions": limit.saturating_sub(reserved),
+            },
+            "AccountUsage": { "TotalCodeSize": total, "FunctionCount": count },
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConcurrencyInput {
+    reserved_concurrent_executions: Option<i64>,
+}
+
+pub async fn put_concurrency(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let input: ConcurrencyInput = parse_body(&body)?;
+    let name = resolve_name(&state, &raw, None)?;
+    let wanted = input.reserved_concurrent_executions.ok_or_else(|| {
+        ApiError::validation("1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null")
+    })?;
+    if wanted < 0 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{wanted}' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0"
+        )));
+    }
+    let mut f = load(&state, &name).await?;
+    let others = state.store.reserved_concurrency_total(&name).await?;
+    let limit = u64::from(state.account_concurrency);
+    let wanted_u = u64::try_from(wanted).unwrap_or(u64::MAX);
+    if limit.saturating_sub(others).saturating_sub(wanted_u) < u64::from(MIN_UNRESERVED_CONCURRENCY)
+        || others + wanted_u > limit
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED_CONCURRENCY}]."
+        )));
+    }
+    let expected = f.revision_id.clone();
+    f.reserved_concurrency = Some(u32::try_from(wanted).unwrap_or(u32::MAX));
+    state.store.replace_function(&f, &expected).await?;
+    state.engine.set_reserved_total(others + wanted_u);
+    Ok(json(
+        StatusCode::OK,
+        j!({ "ReservedConcurrentExecutions": wanted }),
+    ))
+}
+
+pub async fn get_concurrency(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    let name = resolve_name(&state, &raw, None)?;
+    let f = load(&state, &name).await?;
+    let body = match f.reserved_concurrency {
+        Some(r) => j!({ "ReservedConcurrentExecutions": r }),
+        None => j!({}),
+    };
+    Ok(json(StatusCode::OK, body))
+}
+
+pub async fn delete_concurrency(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    let name = resolve_name(&state, &raw, None)?;
+    let mut f = load(&state, &name).await?;
+    let expected = f.revision_id.clone();
+    f.reserved_concurrency = None;
+    state.store.replace_function(&f, &expected).await?;
+    refresh_reserved(&state, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `Code.Location`: the stored package, by its SHA-256.
+pub async fn download_code(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
+    let sha = file.strip_suffix(".zip").unwrap_or(&file).to_owned();
+    let code = state.code.clone();
+    let bytes = tokio::task::spawn_blocking(move || code.read(&sha))
+        .await
+        .map_err(|e| ApiError::service(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found("No such code package"))?;
+    Ok(([("content-type", "application/zip")], bytes).into_response())
+}

@@ -1,0 +1,135 @@
+//! `Invoke`: the synchronous path from an HTTP request to the engine and back.
+
+use crate::error::{ApiError, ApiResult};
+use crate::functions::{load, resolve_name};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use kumo_engine::{Invocation, InvokeError};
+use kumo_types::MAX_SYNC_PAYLOAD;
+use std::collections::HashMap;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub async fn invoke(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
+    if !matches!(invocation_type, "RequestResponse" | "Event" | "DryRun") {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+        )));
+    }
+    let tail_log = match header(&headers, "x-amz-log-type") {
+        None | Some("None") => false,
+        Some("Tail") => true,
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]"
+            )))
+        }
+    };
+    let client_context = match header(&headers, "x-amz-client-context") {
+        None | Some("") => None,
+        Some(b64) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| serde_json::from_str::<serde_json::Value>(s).is_ok())
+                .ok_or_else(|| {
+                    ApiError::invalid_parameter(
+                        "Client context must be a valid Base64-encoded JSON object.",
+                    )
+                })?;
+            Some(decoded)
+        }
+    };
+    let name = resolve_name(&state, &raw, q.get("Qualifier").map(String::as_str))?;
+    let payload = axum::body::to_bytes(body, MAX_SYNC_PAYLOAD).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            format!("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"),
+        )
+    })?;
+    let function = load(&state, &name).await?;
+    match invocation_type {
+        "DryRun" => return Ok(StatusCode::NO_CONTENT.into_response()),
+        "Event" => {
+            return Err(ApiError::invalid_parameter(
+                "Asynchronous invocation (InvocationType Event) is not supported by Kumo yet; use RequestResponse",
+            ))
+        }
+        _ => {}
+    }
+    if !payload.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&payload).is_err() {
+        return Err(ApiError::invalid_content(
+            "Could not parse request body into json: Unexpected character",
+        ));
+    }
+    let payload = if payload.is_empty() {
+        axum::body::Bytes::from_static(b"{}")
+    } else {
+        payload
+    };
+    let invoked_arn = if raw.starts_with("arn:") {
+        raw.clone()
+    } else {
+        state.function_arn(name.as_str())
+    };
+    let inv = Invocation {
+        function,
+        invoked_arn,
+        payload,
+        client_context,
+        trace_id: header(&headers, "x-amzn-trace-id").map(str::to_owned),
+        tail_log,
+    };
+    let outcome = state.engine.invoke(inv).await.map_err(|e| match e {
+        InvokeError::Throttled { reason } => {
+            let mut err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+            );
+            err.reason = Some(reason);
+            err
+        }
+        InvokeError::ShuttingDown => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceException",
+            "Kumo is shutting down; retry on another node",
+        ),
+        InvokeError::Platform(msg) => ApiError::service(msg),
+    })?;
+    let mut resp = (StatusCode::OK, outcome.payload).into_response();
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert(
+        "x-amz-executed-version",
+        HeaderValue::from_static(outcome.executed_version),
+    );
+    if let Ok(v) = HeaderValue::from_str(&outcome.request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(fe) = outcome.function_error {
+        h.insert("x-amz-function-error", HeaderValue::from_static(fe));
+    }
+    if let Some(log) = outcome
+        .log_result
+        .and_then(|l| HeaderValue::from_str(&l).ok())
+    {
+        h.insert("x-amz-log-result", log);
+    }
+    Ok(resp)
+}

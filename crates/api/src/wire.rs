@@ -1,0 +1,47 @@
+//! Lambda's wire shapes for functions (PascalCase JSON), built from the domain types.
+
+use crate::AppState;
+use kumo_store::code::sha256_base64;
+use kumo_types::FunctionConfig;
+use serde_json::{json, Value};
+
+/// `2019-08-14T22:26:11.234+0000`
+pub fn last_modified(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+0000"
+    ))
+    .unwrap_or_default()
+}
+
+/// `FunctionConfiguration` as Lambda returns it for `$LATEST`.
+pub fn function_configuration(state: &AppState, f: &FunctionConfig) -> Value {
+    let mut v = json!({
+        "FunctionName": f.name.as_str(),
+        "FunctionArn": state.function_arn(f.name.as_str()),
+        "Runtime": f.runtime.as_str(),
+        "Role": f.role,
+        "Handler": f.handler,
+        "CodeSize": f.code_size,
+        "Description": f.description,
+        "Timeout": f.timeout_secs,
+        "MemorySize": f.memory_mb,
+        "LastModified": last_modified(f.last_modified_ms),
+        "CodeSha256": sha256_base64(&f.code_sha256_hex),
+        "Version": "$LATEST",
+        "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": f.revision_id,
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": [f.architecture],
+        "EphemeralStorage": {"Size": f.ephemeral_storage_mb},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f.log_group()},
+    });
+    if !f.environment.is_empty() {
+        v["Environment"] = json!({ "Variables": f.environment });
+    }
+    v
+}

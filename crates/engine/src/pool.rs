@@ -1,0 +1,700 @@
+//! The engine: admission (throttling), environment pools, and the life of one invocation.
+
+pub use crate::env::RuntimeCommands;
+use crate::env::{Env, StartError};
+use crate::logs::now_ms;
+use crate::runtime_api::{Pending, Phase, RuntimeReply};
+use axum::body::Bytes;
+use base64::Engine as _;
+use kumo_store::{CodeStore, LogEvent, LogStore};
+use kumo_types::FunctionConfig;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, Notify};
+use tracing::{debug, info, warn, Instrument};
+
+/// Settings of the engine, validated by the binary.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub region: String,
+    pub account_id: String,
+    /// Concurrent executions allowed across all functions.
+    pub account_concurrency: u32,
+    /// How long an idle environment is kept warm.
+    pub idle_timeout: Duration,
+    /// How long a runtime may take to initialise (Lambda: 10 s).
+    pub init_timeout: Duration,
+    /// Where environments get their scratch space (`/tmp`).
+    pub scratch_dir: PathBuf,
+    pub commands: RuntimeCommands,
+}
+
+/// One synchronous invocation, as the API hands it over.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub function: FunctionConfig,
+    /// The ARN the caller used, passed to the runtime.
+    pub invoked_arn: String,
+    pub payload: Bytes,
+    /// Decoded client context JSON.
+    pub client_context: Option<String>,
+    pub trace_id: Option<String>,
+    /// Return the last 4 KB of the log.
+    pub tail_log: bool,
+}
+
+/// The result of an invocation that ran (successfully or with a function error).
+#[derive(Debug, Clone)]
+pub struct InvokeOutcome {
+    pub request_id: String,
+    pub payload: Bytes,
+    /// `Some("Unhandled")` when the function failed.
+    pub function_error: Option<&'static str>,
+    /// Base64 of the last 4 KB of the invocation's log, when asked for.
+    pub log_result: Option<String>,
+    pub executed_version: &'static str,
+    pub duration_ms: f64,
+    pub billed_duration_ms: u64,
+    pub init_duration_ms: Option<f64>,
+    pub max_memory_mb: u64,
+}
+
+/// An invocation that never reached a function.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("Rate Exceeded.")]
+    Throttled { reason: &'static str },
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    #[error("platform failure: {0}")]
+    Platform(String),
+}
+
+#[derive(Default)]
+struct Pool {
+    /// Idle environments, most recently used last.
+    idle: Vec<Env>,
+    busy: u32,
+    /// Revision of the function that new and reused environments must match.
+    revision: String,
+}
+
+#[derive(Default)]
+struct State {
+    pools: HashMap<String, Pool>,
+    unreserved_busy: u32,
+    reserved_total: u64,
+    shutting_down: bool,
+}
+
+struct Inner {
+    config: EngineConfig,
+    code: CodeStore,
+    logs: Arc<dyn LogStore>,
+    state: Mutex<State>,
+    /// Process groups of every live environment, killed at shutdown.
+    live: Arc<Mutex<HashSet<u32>>>,
+    idle_changed: Notify,
+}
+
+/// The execution engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Holds one unit of concurrency until dropped.
+struct Admission {
+    inner: Arc<Inner>,
+    function: String,
+    unreserved: bool,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut st = self.inner.lock();
+        if let Some(pool) = st.pools.get_mut(&self.function) {
+            pool.busy = pool.busy.saturating_sub(1);
+        }
+        if self.unreserved {
+            st.unreserved_busy = st.unreserved_busy.saturating_sub(1);
+        }
+        drop(st);
+        self.inner.idle_changed.notify_waiters();
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+const INIT_FAILED_TYPES: &[&str] = &[
+    "Runtime.ExitError",
+    "Runtime.InvalidEntrypoint",
+    "Sandbox.Timedout",
+];
+
+impl Engine {
+    /// Creates the engine and starts its reaper. `reserved_total` is the sum of all functions'
+    /// reserved concurrency as stored.
+    pub fn new(
+        config: EngineConfig,
+        code: CodeStore,
+        logs: Arc<dyn LogStore>,
+        reserved_total: u64,
+    ) -> Self {
+        let _ = std::fs::remove_dir_all(&config.scratch_dir);
+        let _ = std::fs::create_dir_all(&config.scratch_dir);
+        let inner = Arc::new(Inner {
+            config,
+            code,
+            logs,
+            state: Mutex::new(State {
+                reserved_total,
+                ..State::default()
+            }),
+            live: Arc::default(),
+            idle_changed: Notify::new(),
+        });
+        let weak = Arc::downgrade(&inner);
+        let period = (inner.config.idle_timeout / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(5));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                Engine { inner }.reap();
+            }
+        });
+        Self { inner }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Records a new total of reserved concurrency (after Put/DeleteFunctionConcurrency).
+    pub fn set_reserved_total(&self, total: u64) {
+        self.inner.lock().reserved_total = total;
+    }
+
+    /// Stops the idle environments of a function whose code or configuration changed or which was
+    /// deleted; busy ones are stopped when their invocation ends.
+    pub fn retire(&self, function: &str, new_revision: Option<&str>) {
+        let stale = {
+            let mut st = self.inner.lock();
+            match new_revision {
+                Some(rev) => st.pools.get_mut(function).map(|p| {
+                    p.revision = rev.to_owned();
+                    std::mem::take(&mut p.idle)
+                }),
+                None => st.pools.get_mut(function).map(|p| {
+                    p.revision.clear();
+                    std::mem::take(&mut p.idle)
+                }),
+            }
+        };
+        drop(stale);
+    }
+
+    /// Number of environments (busy, idle) per function, for tests and metrics.
+    pub fn environments(&self, function: &str) -> (u32, usize) {
+        let st = self.inner.lock();
+        st.pools
+            .get(function)
+            .map_or((0, 0), |p| (p.busy, p.idle.len()))
+    }
+
+    fn admit(&self, f: &FunctionConfig) -> Result<Admission, InvokeError> {
+        let mut st = self.inner.lock();
+        if st.shutting_down {
+            return Err(InvokeError::ShuttingDown);
+        }
+        let account = u64::from(self.inner.config.account_concurrency);
+        let unreserved_limit = account.saturating_sub(st.reserved_total);
+        let name = f.name.to_string();
+        let busy = st.pools.get(&name).map_or(0, |p| p.busy);
+        let unreserved = match f.reserved_concurrency {
+            Some(r) if busy >= r => {
+                return Err(InvokeError::Throttled {
+                    reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
+                })
+            }
+            Some(_) => false,
+            None if u64::from(st.unreserved_busy) >= unreserved_limit => {
+                return Err(InvokeError::Throttled {
+                    reason: "ConcurrentInvocationLimitExceeded",
+                })
+            }
+            None => true,
+        };
+        if unreserved {
+            st.unreserved_busy += 1;
+        }
+        let pool = st.pools.entry(name.clone()).or_default();
+        pool.busy += 1;
+        if pool.revision != f.revision_id {
+            pool.revision = f.revision_id.clone();
+        }
+        Ok(Admission {
+            inner: Arc::clone(&self.inner),
+            function: name,
+            unreserved,
+        })
+    }
+
+    /// Takes the most recently used idle environment of the function's current revision.
+    fn take_idle(&self, f: &FunctionConfig) -> Option<Env> {
+        let mut stale = Vec::new();
+        let found = {
+            let mut st = self.inner.lock();
+            let pool = st.pools.get_mut(f.name.as_str())?;
+            let mut found = None;
+            while let Some(env) = pool.idle.pop() {
+                if env.revision == f.revision_id && !env.has_exited() {
+                    found = Some(env);
+                    break;
+                }
+                stale.push(env);
+            }
+            found
+        };
+        drop(stale);
+        found
+    }
+
+    fn release(&self, env: Env) {
+        let mut st = self.inner.lock();
+        let keep = !st.shutting_down;
+        let function = env_function(&env);
+        match st.pools.get_mut(&function) {
+            Some(pool) if keep && pool.revision == env.revision && !env.has_exited() => {
+                pool.idle.push(env)
+            }
+            _ => {
+                drop(st);
+                drop(env);
+            }
+        }
+    }
+
+    fn reap(&self) {
+        let timeout = self.inner.config.idle_timeout;
+        let mut expired = Vec::new();
+        {
+            let mut st = self.inner.lock();
+            for pool in st.pools.values_mut() {
+                let (old, keep): (Vec<Env>, Vec<Env>) = std::mem::take(&mut pool.idle)
+                    .into_iter()
+                    .partition(|e| e.last_used.elapsed() >= timeout || e.has_exited());
+                pool.idle = keep;
+                expired.extend(old);
+            }
+            st.pools
+                .retain(|_, p| p.busy > 0 || !p.idle.is_empty() || !p.revision.is_empty());
+        }
+        for env in &expired {
+            debug!(env = %env.id, "reaping idle environment");
+        }
+        drop(expired);
+    }
+
+    /// Refuses new invocations, waits up to `grace` for running ones, then stops every environment.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.lock().shutting_down = true;
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let notified = self.inner.idle_changed.notified();
+            let busy: u32 = self.inner.lock().pools.values().map(|p| p.busy).sum();
+            if busy == 0 {
+                break;
+            }
+            info!(busy, "waiting for running invocations");
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                warn!(
+                    busy,
+                    "shutdown grace period over; stopping running invocations"
+                );
+                break;
+            }
+        }
+        let pools = std::mem::take(&mut self.inner.lock().pools);
+        drop(pools);
+        let live: Vec<u32> = self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .collect();
+        for pid in live {
+            crate::env::kill_group(pid);
+        }
+    }
+
+    /// Runs one synchronous invocation to its end.
+    pub async fn invoke(&self, inv: Invocation) -> Result<InvokeOutcome, InvokeError> {
+        let admission = self.admit(&inv.function)?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("invoke", function = %inv.function.name, version = "$LATEST", request_id = %request_id);
+        let result = self.run(inv, request_id).instrument(span).await;
+        drop(admission);
+        result
+    }
+
+    async fn run(&self, inv: Invocation, request_id: String) -> Result<InvokeOutcome, InvokeError> {
+        let f = &inv.function;
+        let mut lines: Vec<LogEvent> = Vec::new();
+        let mut init_ms = None;
+        let mut env = match self.take_idle(f) {
+            Some(env) => env,
+            None => {
+                let task_dir = self.inner.code.task_dir(&f.code_sha256_hex);
+                let cfg = &self.inner.config;
+                let started = Env::start(
+                    f,
+                    &task_dir,
+                    &cfg.scratch_dir,
+                    &cfg.commands,
+                    &cfg.region,
+                    Arc::clone(&self.inner.live),
+                )
+                .await;
+                let env = match started {
+                    Ok(env) => env,
+                    Err(StartError::Platform(e)) => return Err(InvokeError::Platform(e)),
+                    Err(StartError::InvalidEntrypoint(msg)) => {
+                        return Ok(self
+                            .failed_start(&inv, &request_id, "Runtime.InvalidEntrypoint", &msg)
+                            .await)
+                    }
+                };
+                debug!(env = %env.id, "cold start");
+                lines.push(event(format!(
+                    "INIT_START Runtime Version: {}",
+                    f.runtime.as_str()
+                )));
+                match self.await_init(&env).await {
+                    Ok(()) => {}
+                    Err((body, error_type, status)) => {
+                        let init = env.started.elapsed().as_secs_f64() * 1000.0;
+                        lines.extend(env.logs.drain().await);
+                        lines.push(event(format!(
+                            "INIT_REPORT Init Duration: {init:.2} ms\tPhase: init\tStatus: {status}\tError Type: {error_type}"
+                        )));
+                        return Ok(self
+                            .finish_failed(&inv, &env, request_id, lines, body, &error_type, init)
+                            .await);
+                    }
+                }
+                init_ms = Some(env.started.elapsed().as_secs_f64() * 1000.0);
+                lines.extend(env.logs.drain().await);
+                env
+            }
+        };
+        env.invocations += 1;
+        lines.push(event(format!(
+            "START RequestId: {request_id} Version: $LATEST"
+        )));
+
+        let timeout = Duration::from_secs(u64::from(f.timeout_secs));
+        let start = Instant::now();
+        let deadline_ms = now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let dispatched = env
+            .api
+            .dispatch(Pending {
+                request_id: request_id.clone(),
+                payload: inv.payload.clone(),
+                deadline_ms,
+                invoked_arn: inv.invoked_arn.clone(),
+                client_context: inv.client_context.clone(),
+                trace_id: inv.trace_id.clone(),
+                reply: reply_tx,
+            })
+            .await;
+        if !dispatched {
+            return Err(InvokeError::Platform(
+                "environment stopped before the invocation".into(),
+            ));
+        }
+
+        enum End {
+            Reply(RuntimeReply),
+            Exited(String),
+            Timeout,
+        }
+        let end = tokio::select! {
+            biased;
+            reply = reply_rx => match reply {
+                Ok(r) => Some(End::Reply(r)),
+                Err(_) => None,
+            },
+            () = wait_exited(env.exited.clone()) => None,
+            () = tokio::time::sleep(timeout) => Some(End::Timeout),
+        };
+        let end = match end {
+            Some(end) => end,
+            None => End::Exited(exit_reason(&env).await),
+        };
+        let duration = start.elapsed().as_secs_f64() * 1000.0;
+        let max_memory_mb = env.max_memory_mb();
+        let (payload, function_error, status, keep) = match end {
+            End::Reply(RuntimeReply::Response(body)) => (body, None, None, true),
+            End::Reply(RuntimeReply::Error { body, error_type }) => (
+                body,
+                Some("Unhandled"),
+                Some(format!("Status: error\tError Type: {error_type}")),
+                true,
+            ),
+            End::Exited(reason) => {
+                let doc = error_doc(
+                    "Runtime.ExitError",
+                    &format!("RequestId: {request_id} Error: Runtime exited with error: {reason}"),
+                );
+                (
+                    doc,
+                    Some("Unhandled"),
+                    Some("Status: error\tError Type: Runtime.ExitError".into()),
+                    false,
+                )
+            }
+            End::Timeout => {
+                let secs = format!("{:.2}", timeout.as_secs_f64());
+                env.destroy();
+                let doc = error_doc(
+                    "Sandbox.Timedout",
+                    &format!("RequestId: {request_id} Error: Task timed out after {secs} seconds"),
+                );
+                lines.extend(env.logs.drain().await);
+                lines.push(event(format!(
+                    "{} {request_id} Task timed out after {secs} seconds",
+                    iso_now()
+                )));
+                (
+                    doc,
+                    Some("Unhandled"),
+                    Some("Status: timeout".into()),
+                    false,
+                )
+            }
+        };
+        lines.extend(env.logs.drain().await);
+        let billed = (duration + init_ms.unwrap_or(0.0)).ceil() as u64;
+        lines.push(event(format!("END RequestId: {request_id}")));
+        let mut report = format!(
+            "REPORT RequestId: {request_id}\tDuration: {duration:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {max_memory_mb} MB\t",
+            f.memory_mb
+        );
+        if let Some(init) = init_ms {
+            report.push_str(&format!("Init Duration: {init:.2} ms\t"));
+        }
+        if let Some(status) = status {
+            report.push_str(&status);
+        }
+        lines.push(event(report));
+        let log_result = inv.tail_log.then(|| tail(&lines));
+        self.store_logs(f, &env.log_stream, lines).await;
+        env.last_used = Instant::now();
+        if keep {
+            self.release(env);
+        } else {
+            drop(env);
+        }
+        Ok(InvokeOutcome {
+            request_id,
+            payload,
+            function_error,
+            log_result,
+            executed_version: "$LATEST",
+            duration_ms: duration,
+            billed_duration_ms: billed,
+            init_duration_ms: init_ms,
+            max_memory_mb,
+        })
+    }
+
+    /// Waits for the runtime to ask for its first invocation. On failure returns the error
+    /// document, its type and the INIT_REPORT status.
+    async fn await_init(&self, env: &Env) -> Result<(), (Bytes, String, &'static str)> {
+        let init_timeout = self.inner.config.init_timeout;
+        let outcome = tokio::select! {
+            biased;
+            p = wait_initialized(env.api.phase.clone()) => p,
+            () = wait_exited(env.exited.clone()) => None,
+            () = tokio::time::sleep(init_timeout) => {
+                let secs = format!("{:.2}", init_timeout.as_secs_f64());
+                return Err((error_doc(INIT_FAILED_TYPES[2], &format!("Init timed out after {secs} seconds")), INIT_FAILED_TYPES[2].into(), "timeout"));
+            }
+        };
+        match outcome {
+            Some(Phase::Ready) => Ok(()),
+            Some(Phase::InitFailed(body, error_type)) => Err((body, error_type, "error")),
+            _ => {
+                // The runtime may have reported an init error just before exiting.
+                let reported = env.api.phase.borrow().clone();
+                if let Phase::InitFailed(body, error_type) = reported {
+                    return Err((body, error_type, "error"));
+                }
+                let reason = exit_reason(env).await;
+                Err((
+                    error_doc(
+                        INIT_FAILED_TYPES[0],
+                        &format!("Runtime exited with error: {reason}"),
+                    ),
+                    INIT_FAILED_TYPES[0].into(),
+                    "error",
+                ))
+            }
+        }
+    }
+
+    async fn finish_failed(
+        &self,
+        inv: &Invocation,
+        env: &Env,
+        request_id: String,
+        mut lines: Vec<LogEvent>,
+        body: Bytes,
+        error_type: &str,
+        init_ms: f64,
+    ) -> InvokeOutcome {
+        let f = &inv.function;
+        lines.push(event(format!(
+            "START RequestId: {request_id} Version: $LATEST"
+        )));
+        lines.push(event(format!("END RequestId: {request_id}")));
+        let billed = init_ms.ceil() as u64;
+        lines.push(event(format!(
+            "REPORT RequestId: {request_id}\tDuration: {init_ms:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\tStatus: error\tError Type: {error_type}",
+            f.memory_mb,
+            env.max_memory_mb()
+        )));
+        let log_result = inv.tail_log.then(|| tail(&lines));
+        self.store_logs(f, &env.log_stream, lines).await;
+        InvokeOutcome {
+            request_id,
+            payload: body,
+            function_error: Some("Unhandled"),
+            log_result,
+            executed_version: "$LATEST",
+            duration_ms: init_ms,
+            billed_duration_ms: billed,
+            init_duration_ms: Some(init_ms),
+            max_memory_mb: 0,
+        }
+    }
+
+    async fn failed_start(
+        &self,
+        inv: &Invocation,
+        request_id: &str,
+        error_type: &str,
+        msg: &str,
+    ) -> InvokeOutcome {
+        let body = error_doc(error_type, &format!("RequestId: {request_id} Error: {msg}"));
+        let lines = vec![
+            event(format!("START RequestId: {request_id} Version: $LATEST")),
+            event(format!("END RequestId: {request_id}")),
+            event(format!(
+                "REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 0 ms\tMemory Size: {} MB\tMax Memory Used: 0 MB\tStatus: error\tError Type: {error_type}",
+                inv.function.memory_mb
+            )),
+        ];
+        let log_result = inv.tail_log.then(|| tail(&lines));
+        self.store_logs(&inv.function, "entrypoint-errors", lines)
+            .await;
+        InvokeOutcome {
+            request_id: request_id.to_owned(),
+            payload: body,
+            function_error: Some("Unhandled"),
+            log_result,
+            executed_version: "$LATEST",
+            duration_ms: 0.0,
+            billed_duration_ms: 0,
+            init_duration_ms: None,
+            max_memory_mb: 0,
+        }
+    }
+
+    async fn store_logs(&self, f: &FunctionConfig, stream: &str, lines: Vec<LogEvent>) {
+        if let Err(e) = self
+            .inner
+            .logs
+            .append_logs(&f.log_group(), stream, lines)
+            .await
+        {
+            warn!(error = %e, "could not store function logs");
+        }
+    }
+}
+
+fn env_function(env: &Env) -> String {
+    env.function.clone()
+}
+
+async fn wait_exited(mut rx: tokio::sync::watch::Receiver<Option<String>>) {
+    if rx.wait_for(Option::is_some).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn wait_initialized(mut rx: tokio::sync::watch::Receiver<Phase>) -> Option<Phase> {
+    rx.wait_for(|p| *p != Phase::Initializing)
+        .await
+        .ok()
+        .map(|p| p.clone())
+}
+
+async fn exit_reason(env: &Env) -> String {
+    // The exit watcher reports shortly after the pipe closes; give it a moment.
+    let _ = tokio::time::timeout(Duration::from_millis(500), wait_exited(env.exited.clone())).await;
+    let reason = env.exited.borrow().clone();
+    reason.unwrap_or_else(|| "Runtime exited without providing a reason".into())
+}
+
+fn event(message: String) -> LogEvent {
+    LogEvent {
+        timestamp_ms: now_ms(),
+        message,
+    }
+}
+
+fn error_doc(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
+}
+
+fn iso_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
+}
+
+/// Base64 of the last 4 KB of the log, cut at a character boundary.
+fn tail(lines: &[LogEvent]) -> String {
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(&l.message);
+        text.push('\n');
+    }
+    let mut start = text.len().saturating_sub(4096);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    base64::engine::general_purpose::STANDARD.encode(&text.as_bytes()[start..])
+}
+
+#[allow(dead_code)]
+fn assert_send(e: Engine, i: Invocation) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(e.invoke(i));
+}

@@ -1,0 +1,324 @@
+//! The Runtime API (2018-06-01) endpoint of one environment.
+//!
+//! Each environment gets its own listener, so a runtime can only ever see and answer the
+//! invocations of its own environment. The engine hands an invocation over with
+//! [`RuntimeApi::dispatch`]; the runtime takes it with `GET /runtime/invocation/next` and answers
+//! with `/response` or `/error`, which completes the oneshot the engine is waiting on.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kumo_types::MAX_RESPONSE_PAYLOAD;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// One invocation on its way to the runtime.
+pub struct Pending {
+    pub request_id: String,
+    pub payload: Bytes,
+    pub deadline_ms: i64,
+    pub invoked_arn: String,
+    pub client_context: Option<String>,
+    pub trace_id: Option<String>,
+    pub reply: oneshot::Sender<RuntimeReply>,
+}
+
+/// How the runtime answered an invocation.
+#[derive(Debug)]
+pub enum RuntimeReply {
+    Response(Bytes),
+    /// An error document and the (normalised) error type header.
+    Error {
+        body: Bytes,
+        error_type: String,
+    },
+}
+
+/// The phase of the environment as the runtime has shown it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Initializing,
+    /// The runtime asked for its first invocation: init is done.
+    Ready,
+    /// The runtime reported an init error (body, error type).
+    InitFailed(Bytes, String),
+}
+
+struct Shared {
+    next_rx: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
+    current: Mutex<Option<(String, oneshot::Sender<RuntimeReply>)>>,
+    phase: watch::Sender<Phase>,
+}
+
+/// The engine's handle on an environment's Runtime API.
+pub struct RuntimeApi {
+    next_tx: mpsc::Sender<Pending>,
+    pub phase: watch::Receiver<Phase>,
+    pub addr: std::net::SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl RuntimeApi {
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (next_tx, next_rx) = mpsc::channel(1);
+        let (phase_tx, phase) = watch::channel(Phase::Initializing);
+        let shared = Arc::new(Shared {
+            next_rx: tokio::sync::Mutex::new(next_rx),
+            current: Mutex::new(None),
+            phase: phase_tx,
+        });
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route("/2018-06-01/ping", get(|| async { "pong" }))
+            .fallback(|| async {
+                api_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "Unknown Runtime API path",
+                )
+            })
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(shared);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            next_tx,
+            phase,
+            addr,
+            server,
+        })
+    }
+
+    /// Queues an invocation for the runtime's next `/next`.
+    pub async fn dispatch(&self, pending: Pending) -> bool {
+        self.next_tx.send(pending).await.is_ok()
+    }
+}
+
+fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message });
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [("content-type", "application/json")],
+        r#"{"status":"OK"}"#,
+    )
+        .into_response()
+}
+
+async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    shared.phase.send_if_modified(|p| {
+        if *p == Phase::Initializing {
+            *p = Phase::Ready;
+            true
+        } else {
+            false
+        }
+    });
+    let pending = {
+        let mut rx = shared.next_rx.lock().await;
+        rx.recv().await
+    };
+    let Some(p) = pending else {
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Runtime.Shutdown",
+            "environment is shutting down",
+        );
+    };
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    put("lambda-runtime-aws-request-id", &p.request_id);
+    put("lambda-runtime-deadline-ms", &p.deadline_ms.to_string());
+    put("lambda-runtime-invoked-function-arn", &p.invoked_arn);
+    if let Some(cc) = &p.client_context {
+        put("lambda-runtime-client-context", cc);
+    }
+    if let Some(t) = &p.trace_id {
+        put("lambda-runtime-trace-id", t);
+    }
+    put("content-type", "application/json");
+    *shared
+        .current
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((p.request_id, p.reply));
+    (StatusCode::OK, headers, Body::from(p.payload)).into_response()
+}
+
+/// Takes the reply channel of the current invocation if `id` names it.
+fn take_current(shared: &Shared, id: &str) -> Result<oneshot::Sender<RuntimeReply>, Response> {
+    let mut current = shared
+        .current
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match current.take() {
+        Some((cur, reply)) if cur == id => Ok(reply),
+        other => {
+            *current = other;
+            Err(api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestID",
+                "Invalid request ID",
+            ))
+        }
+    }
+}
+
+async fn read_limited(body: Body) -> Result<Bytes, usize> {
+    match axum::body::to_bytes(body, MAX_RESPONSE_PAYLOAD).await {
+        Ok(b) => Ok(b),
+        Err(_) => Err(MAX_RESPONSE_PAYLOAD + 1),
+    }
+}
+
+async fn response(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let reply = match take_current(&shared, &id) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match read_limited(body).await {
+        Ok(bytes) => {
+            let _ = reply.send(RuntimeReply::Response(bytes));
+            accepted()
+        }
+        Err(_) => {
+            let message = format!(
+                "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_PAYLOAD} bytes)."
+            );
+            let doc = serde_json::json!({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message});
+            let _ = reply.send(RuntimeReply::Error {
+                body: Bytes::from(doc.to_string()),
+                error_type: "Function.ResponseSizeTooLarge".into(),
+            });
+            api_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &format!("Exceeded maximum allowed payload size ({MAX_RESPONSE_PAYLOAD} bytes)."),
+            )
+        }
+    }
+}
+
+/// Keeps `Runtime.X`/`Function.X` error types; anything else becomes `Runtime.Unknown`.
+pub fn normalize_error_type(raw: Option<&str>) -> String {
+    let Some(raw) = raw else {
+        return "Runtime.Unknown".into();
+    };
+    let valid = |rest: &str| {
+        let mut chars = rest.chars();
+        chars.next().is_some_and(|c| c.is_ascii_uppercase())
+            && chars.all(|c| c.is_ascii_alphabetic())
+    };
+    match raw.split_once('.') {
+        Some(("Runtime" | "Function", rest)) if valid(rest) => raw.to_owned(),
+        Some(("Function", _)) => "Function.Unknown".into(),
+        _ => "Runtime.Unknown".into(),
+    }
+}
+
+fn error_type(headers: &HeaderMap) -> String {
+    normalize_error_type(
+        headers
+            .get("lambda-runtime-function-error-type")
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// The error document to forward; built from the header when the body is empty.
+fn error_body(bytes: Bytes, headers: &HeaderMap) -> Bytes {
+    if !bytes.is_empty() {
+        return bytes;
+    }
+    let t = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Runtime.Unknown");
+    Bytes::from(serde_json::json!({"errorType": t, "errorMessage": ""}).to_string())
+}
+
+async fn error(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let reply = match take_current(&shared, &id) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let bytes = read_limited(body).await.unwrap_or_default();
+    let _ = reply.send(RuntimeReply::Error {
+        body: error_body(bytes, &headers),
+        error_type: error_type(&headers),
+    });
+    accepted()
+}
+
+async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    if *shared.phase.borrow() != Phase::Initializing {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "init error reported outside the init phase",
+        );
+    }
+    let bytes = read_limited(body).await.unwrap_or_default();
+    let _ = shared.phase.send(Phase::InitFailed(
+        error_body(bytes, &headers),
+        error_type(&headers),
+    ));
+    accepted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_error_type;
+
+    #[test]
+    fn error_types_are_normalised() {
+        assert_eq!(
+            normalize_error_type(Some("Runtime.ImportModuleError")),
+            "Runtime.ImportModuleError"
+        );
+        assert_eq!(normalize_error_type(Some("ValueError")), "Runtime.Unknown");
+        assert_eq!(
+            normalize_error_type(Some("Function.bad")),
+            "Function.Unknown"
+        );
+        assert_eq!(normalize_error_type(None), "Runtime.Unknown");
+    }
+}

@@ -1,0 +1,178 @@
+//! Configuration in two phases: raw values from `kumo.toml`, `KUMO_SECTION_KEY` environment
+//! variables and command-line flags, then one validated [`Settings`].
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9900";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub server: ServerSection,
+    pub limits: LimitsSection,
+    pub runtimes: RuntimesSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub account_concurrency: Option<u32>,
+    pub idle_timeout_secs: Option<u64>,
+    pub init_timeout_secs: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimesSection {
+    pub python: Option<PathBuf>,
+    pub node: Option<PathBuf>,
+}
+
+/// Validated settings of `kumo serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    pub account_concurrency: u32,
+    pub idle_timeout: Duration,
+    pub init_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub python: PathBuf,
+    pub node: PathBuf,
+}
+
+fn env_var(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(key: &str) -> Result<Option<T>> {
+    match env_var(key) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("invalid value {v:?} in environment variable {key}")),
+    }
+}
+
+impl Settings {
+    /// Reads the file (if any), applies environment overrides, then flags.
+    pub fn load(
+        config: Option<&Path>,
+        listen: Option<String>,
+        data_dir: Option<PathBuf>,
+    ) -> Result<Self> {
+        let file: FileConfig = match config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("while reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("while parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = listen
+            .or_else(|| env_var("KUMO_SERVER_LISTEN"))
+            .or(file.server.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("invalid listen address {listen:?} (expected HOST:PORT)"))?;
+        let data_dir = data_dir
+            .or_else(|| env_var("KUMO_SERVER_DATA_DIR").map(PathBuf::from))
+            .or(file.server.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./kumo-data"));
+        let region = env_var("KUMO_SERVER_REGION")
+            .or(file.server.region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let region_ok = region.split('-').count() >= 3
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            bail!("invalid region {region:?} (expected e.g. us-east-1)");
+        }
+        let account_id = env_var("KUMO_SERVER_ACCOUNT_ID")
+            .or(file.server.account_id)
+            .unwrap_or_else(|| "123456789012".into());
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("invalid account_id {account_id:?} (expected 12 digits)");
+        }
+        let account_concurrency = env_parse("KUMO_LIMITS_ACCOUNT_CONCURRENCY")?
+            .or(file.limits.account_concurrency)
+            .unwrap_or(1000);
+        if account_concurrency < kumo_types::MIN_UNRESERVED_CONCURRENCY {
+            bail!(
+                "limits.account_concurrency must be at least {}",
+                kumo_types::MIN_UNRESERVED_CONCURRENCY
+            );
+        }
+        let secs = |key: &str, file: Option<u64>, default: u64| -> Result<Duration> {
+            Ok(Duration::from_secs(
+                env_parse(key)?.or(file).unwrap_or(default),
+            ))
+        };
+        Ok(Self {
+            listen,
+            data_dir,
+            region,
+            account_id,
+            account_concurrency,
+            idle_timeout: secs(
+                "KUMO_LIMITS_IDLE_TIMEOUT_SECS",
+                file.limits.idle_timeout_secs,
+                300,
+            )?,
+            init_timeout: secs(
+                "KUMO_LIMITS_INIT_TIMEOUT_SECS",
+                file.limits.init_timeout_secs,
+                10,
+            )?,
+            shutdown_grace: secs(
+                "KUMO_LIMITS_SHUTDOWN_GRACE_SECS",
+                file.limits.shutdown_grace_secs,
+                30,
+            )?,
+            python: env_var("KUMO_RUNTIMES_PYTHON")
+                .map(PathBuf::from)
+                .or(file.runtimes.python)
+                .unwrap_or_else(|| PathBuf::from("/usr/bin/python3")),
+            node: env_var("KUMO_RUNTIMES_NODE")
+                .map(PathBuf::from)
+                .or(file.runtimes.node)
+                .unwrap_or_else(|| PathBuf::from("/usr/bin/node")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_an_error() {
+        let err = toml::from_str::<FileConfig>("[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n");
+        assert!(err.is_err());
+        let ok = toml::from_str::<FileConfig>("[limits]\naccount_concurrency = 200\n");
+        assert_eq!(
+            ok.ok().and_then(|c| c.limits.account_concurrency),
+            Some(200)
+        );
+    }
+}

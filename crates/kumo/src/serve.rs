@@ -1,0 +1,183 @@
+//! `kumo serve`: the composition root that wires store, engine and API together.
+
+use crate::config::Settings;
+use anyhow::{bail, Context, Result};
+use kumo_api::AppState;
+use kumo_engine::{Engine, EngineConfig, RuntimeCommands};
+use kumo_store::{CodeStore, FunctionStore, SqliteStore};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
+const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.mjs");
+
+/// Writes the managed runtimes' bootstraps into the data directory.
+fn install_bootstraps(dir: &Path) -> Result<()> {
+    for (rel, text) in [
+        ("python/bootstrap.py", PYTHON_BOOTSTRAP),
+        ("node/bootstrap.mjs", NODE_BOOTSTRAP),
+    ] {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("while creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("while writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs `program args` and returns its trimmed stdout.
+fn probe(program: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The runtime names this machine can run, found by asking the interpreters themselves.
+fn detect_runtimes(settings: &Settings) -> Vec<String> {
+    let mut names = vec![
+        "provided".to_owned(),
+        "provided.al2".into(),
+        "provided.al2023".into(),
+    ];
+    if let Some(minor) = probe(
+        &settings.python,
+        &[
+            "-S",
+            "-c",
+            "import sys; print(sys.version_info[0], sys.version_info[1])",
+        ],
+    ) {
+        if let Some(("3", minor)) = minor.split_once(' ') {
+            // The host's Python serves its own version and the project's reference version.
+            names.push(format!("python3.{minor}"));
+            if minor != "11" {
+                names.push("python3.11".into());
+            }
+        }
+    } else {
+        tracing::warn!(python = %settings.python.display(), "no usable Python interpreter; python runtimes disabled");
+    }
+    if let Some(major) = probe(
+        &settings.node,
+        &["-p", "process.versions.node.split('.')[0]"],
+    ) {
+        names.push(format!("nodejs{major}.x"));
+        if major != "20" {
+            names.push("nodejs20.x".into());
+        }
+    } else {
+        tracing::warn!(node = %settings.node.display(), "no usable Node.js; node runtimes disabled");
+    }
+    names.sort();
+    names
+}
+
+pub async fn run(settings: Settings) -> Result<()> {
+    let data_dir = &settings.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("while creating data directory {}", data_dir.display()))?;
+    let store = SqliteStore::open(&data_dir.join("kumo.db"))
+        .with_context(|| format!("while opening the database in {}", data_dir.display()))?;
+    let code = CodeStore::open(data_dir).context("while opening the code store")?;
+    let runtime_dir = data_dir.join("runtime");
+    install_bootstraps(&runtime_dir)?;
+    let runtimes = detect_runtimes(&settings);
+    if runtimes.len() <= 3 {
+        tracing::warn!("only custom runtimes are available on this machine");
+    }
+
+    let none = kumo_types::FunctionName::parse("-").ok();
+    let reserved_total = match &none {
+        Some(n) => store
+            .reserved_concurrency_total(n)
+            .await
+            .context("while reading reserved concurrency")?,
+        None => 0,
+    };
+    let engine = Engine::new(
+        EngineConfig {
+            region: settings.region.clone(),
+            account_id: settings.account_id.clone(),
+            account_concurrency: settings.account_concurrency,
+            idle_timeout: settings.idle_timeout,
+            init_timeout: settings.init_timeout,
+            scratch_dir: data_dir.join("envs"),
+            commands: RuntimeCommands {
+                python: settings.python.clone(),
+                node: settings.node.clone(),
+                bootstrap_dir: runtime_dir
+                    .canonicalize()
+                    .context("while resolving the runtime directory")?,
+            },
+        },
+        code.clone(),
+        Arc::new(store.clone()),
+        reserved_total,
+    );
+    let state = AppState {
+        store: Arc::new(store),
+        code,
+        engine: engine.clone(),
+        region: settings.region.clone(),
+        account_id: settings.account_id.clone(),
+        account_concurrency: settings.account_concurrency,
+        runtimes: Arc::new(runtimes.clone()),
+    };
+    let app = kumo_api::router(state);
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("while binding {}", settings.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("while reading the bound address")?;
+    tracing::info!(%addr, runtimes = ?runtimes, data_dir = %data_dir.display(), "kumo ready");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "kumo listening on http://{addr}")?;
+        out.flush()?;
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await?;
+    tracing::info!("shutting down: finishing running invocations");
+    let _ = stop_tx.send(true);
+    // In-flight requests (and their invocations) get the grace period; then everything stops.
+    let grace = settings.shutdown_grace;
+    let drained = tokio::time::timeout(grace, server).await;
+    engine.shutdown(std::time::Duration::from_millis(100)).await;
+    match drained {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => bail!("server error: {e}"),
+        Ok(Err(e)) => bail!("server task failed: {e}"),
+        Err(_) => tracing::warn!("grace period over; open requests were cut"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term =
+        signal(SignalKind::terminate()).context("while installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("while installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    Ok(())
+}
