@@ -1,0 +1,227 @@
+//! cgroups for one environment: v2 where the unified hierarchy has the memory, pids and cpu
+//! controllers, else the v1 controllers under `/sys/fs/cgroup/<controller>`.
+
+use crate::{io_err, Limits, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const V1_ROOT: &str = "/sys/fs/cgroup";
+const V2_ROOTS: &[&str] = &["/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
+const GROUP: &str = "kumo";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    /// The unified hierarchy at this path.
+    V2(PathBuf),
+}
+
+/// Finds the cgroup hierarchy to use, or says what is missing.
+pub fn detect() -> Result<CgroupVersion, String> {
+    for root in V2_ROOTS {
+        let controllers =
+            fs::read_to_string(Path::new(root).join("cgroup.controllers")).unwrap_or_default();
+        let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
+        if has("memory") && has("pids") && has("cpu") {
+            return Ok(CgroupVersion::V2(PathBuf::from(root)));
+        }
+    }
+    let missing: Vec<&str> = ["memory", "pids", "cpu"]
+        .into_iter()
+        .filter(|c| !Path::new(V1_ROOT).join(c).join("tasks").exists())
+        .collect();
+    if missing.is_empty() {
+        Ok(CgroupVersion::V1)
+    } else {
+        Err(format!(
+            "no usable cgroups: the unified hierarchy lacks memory/pids/cpu and the v1 controllers {} are not mounted under {V1_ROOT}",
+            missing.join(", ")
+        ))
+    }
+}
+
+fn write(path: &Path, value: &str) -> Result<()> {
+    fs::write(path, value).map_err(io_err(format!("writing {value:?} to {}", path.display())))
+}
+
+/// The cgroup directories of one environment.
+#[derive(Debug)]
+pub struct Cgroups {
+    version: CgroupVersion,
+    /// One directory per v1 controller (memory, pids, cpu), or the single v2 directory.
+    dirs: Vec<PathBuf>,
+}
+
+impl Cgroups {
+    fn parents(version: &CgroupVersion) -> Vec<PathBuf> {
+        match version {
+            CgroupVersion::V1 => ["memory", "pids", "cpu"]
+                .iter()
+                .map(|c| Path::new(V1_ROOT).join(c).join(GROUP))
+                .collect(),
+            CgroupVersion::V2(root) => vec![root.join(GROUP)],
+        }
+    }
+
+    pub fn create(version: CgroupVersion, id: &str, limits: &Limits) -> Result<Self> {
+        let parents = Self::parents(&version);
+        for parent in &parents {
+            fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
+        }
+        if let CgroupVersion::V2(root) = &version {
+            let _ = fs::write(root.join("cgroup.subtree_control"), "+memory +pids +cpu");
+            write(
+                &root.join(GROUP).join("cgroup.subtree_control"),
+                "+memory +pids +cpu",
+            )?;
+        }
+        let dirs: Vec<PathBuf> = parents.iter().map(|p| p.join(id)).collect();
+        let cg = Self { version, dirs };
+        for dir in &cg.dirs {
+            fs::create_dir(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        if let Err(e) = cg.set_limits(limits) {
+            cg.remove();
+            return Err(e);
+        }
+        Ok(cg)
+    }
+
+    fn set_limits(&self, l: &Limits) -> Result<()> {
+        let mem = l.memory_bytes.to_string();
+        match &self.version {
+            CgroupVersion::V1 => {
+                let (m, p, c) = (&self.dirs[0], &self.dirs[1], &self.dirs[2]);
+                write(&m.join("memory.limit_in_bytes"), &mem)?;
+                // Without swap accounting the file is absent; there is no swap to escape to then.
+                let _ = fs::write(m.join("memory.memsw.limit_in_bytes"), &mem);
+                let _ = fs::write(m.join("memory.swappiness"), "0");
+                write(&p.join("pids.max"), &l.pids_max.to_string())?;
+                write(&c.join("cpu.shares"), &l.cpu_shares.max(2).to_string())?;
+                if let Some(q) = l.cpu_quota_us {
+                    write(&c.join("cpu.cfs_period_us"), "100000")?;
+                    write(&c.join("cpu.cfs_quota_us"), &q.max(1000).to_string())?;
+                }
+            }
+            CgroupVersion::V2(_) => {
+                let d = &self.dirs[0];
+                write(&d.join("memory.max"), &mem)?;
+                let _ = fs::write(d.join("memory.swap.max"), "0");
+                write(&d.join("pids.max"), &l.pids_max.to_string())?;
+                // cpu.weight is 1..10000 with 100 as the default share of 1024.
+                let weight = (l.cpu_shares * 100 / 1024).clamp(1, 10_000);
+                write(&d.join("cpu.weight"), &weight.to_string())?;
+                if let Some(q) = l.cpu_quota_us {
+                    write(&d.join("cpu.max"), &format!("{} 100000", q.max(1000)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The files the child writes `0` to, to join every controller.
+    pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    fn memory_file(&self, v1: &str, v2: &str) -> PathBuf {
+        match self.version {
+            CgroupVersion::V1 => self.dirs[0].join(v1),
+            CgroupVersion::V2(_) => self.dirs[0].join(v2),
+        }
+    }
+
+    /// Highest memory use since creation or the last [`Cgroups::reset_peak`], in bytes.
+    pub fn peak_memory(&self) -> u64 {
+        let read = |p: PathBuf| {
+            fs::read_to_string(p)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+        };
+        read(self.memory_file("memory.max_usage_in_bytes", "memory.peak"))
+            .or_else(|| read(self.memory_file("memory.usage_in_bytes", "memory.current")))
+            .unwrap_or(0)
+    }
+
+    /// Starts a new peak measurement (per invocation); a no-op where the kernel cannot.
+    pub fn reset_peak(&self) {
+        let _ = fs::write(
+            self.memory_file("memory.max_usage_in_bytes", "memory.peak"),
+            "0",
+        );
+    }
+
+    /// Whether the kernel's OOM killer has killed a process of this environment.
+    pub fn oom_killed(&self) -> bool {
+        let text = fs::read_to_string(self.memory_file("memory.oom_control", "memory.events"))
+            .unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("oom_kill "))
+            .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+    }
+
+    /// Kills every process in the environment's cgroups.
+    pub fn kill_all(&self) {
+        for dir in &self.dirs {
+            kill_procs(dir);
+        }
+    }
+
+    /// Kills what is left and removes the directories (waits up to 2 s for the processes to go).
+    pub fn remove(&self) {
+        for dir in &self.dirs {
+            remove_dir(dir);
+        }
+    }
+
+    /// Removes the cgroups a previous run left behind (after a crash), killing their processes.
+    pub fn clean_leftovers(version: &CgroupVersion) -> usize {
+        let mut removed = 0;
+        for parent in Self::parents(version) {
+            let Ok(entries) = fs::read_dir(&parent) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_dir(&entry.path());
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn kill_procs(dir: &Path) {
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs
+        .lines()
+        .filter_map(|l| l.trim().parse::<libc::pid_t>().ok())
+    {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+fn remove_dir(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        kill_procs(dir);
+        match fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Err(_) => return,
+        }
+    }
+}

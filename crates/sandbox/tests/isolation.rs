@@ -1,0 +1,175 @@
+//! Privileged tests: real processes in real sandboxes (the suite runs as root, as `kumo serve` does).
+
+use kumo_sandbox::{probe, Bind, Limits, NetNs, Sandbox, Spec, SYSTEM_DIRS};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    spec: Spec,
+}
+
+fn env(id: &str, memory_mb: u64, pids_max: u64) -> Env {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let task = dir.path().join("task");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&task).expect("task dir");
+    std::fs::create_dir_all(&root).expect("root dir");
+    std::fs::write(task.join("code.txt"), "function code").expect("code file");
+    let mut binds: Vec<Bind> = SYSTEM_DIRS
+        .iter()
+        .map(Path::new)
+        .filter(|p| p.exists())
+        .map(|p| Bind {
+            source: p.into(),
+            target: p.into(),
+            writable: false,
+        })
+        .collect();
+    binds.push(Bind {
+        source: task,
+        target: PathBuf::from("/var/task"),
+        writable: false,
+    });
+    let spec = Spec {
+        id: format!("test-{id}-{}", std::process::id()),
+        root_dir: root,
+        binds,
+        limits: Limits {
+            memory_bytes: memory_mb * 1024 * 1024,
+            cpu_shares: 1024,
+            cpu_quota_us: None,
+            pids_max,
+            nofile: 1024,
+            tmp_bytes: 8 * 1024 * 1024,
+        },
+        uid: 61_234,
+        gid: 61_234,
+        hostname: "sandbox".into(),
+        workdir: PathBuf::from("/var/task"),
+    };
+    Env { _dir: dir, spec }
+}
+
+fn run(env: &Env, script: &str) -> (Output, Sandbox) {
+    let version = probe().expect("this machine supports sandboxes");
+    let netns = NetNs::new().expect("netns");
+    let sandbox = Sandbox::prepare(&env.spec, Some(&netns), version).expect("prepare");
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    sandbox.configure(&mut cmd);
+    let out = cmd.output().expect("run sandboxed shell");
+    (out, sandbox)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn runs_unprivileged_as_pid_one_in_its_own_root() {
+    let e = env("identity", 64, 64);
+    let (out, _sb) = run(&e, "echo $(id -u) $$ $(hostname) $(pwd); cat code.txt; echo; ls /; ls /proc | grep -c '^[0-9]'");
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text} / {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("61234 1 sandbox /var/task"));
+    assert_eq!(lines.next(), Some("function code"));
+    let rest: Vec<&str> = lines.collect();
+    assert!(
+        !rest.contains(&"root"),
+        "host /root must not be visible: {rest:?}"
+    );
+    assert!(
+        !rest.contains(&"home"),
+        "host /home must not be visible: {rest:?}"
+    );
+    // Only the shell and its `ls`/`grep` pipeline are in the PID namespace.
+    let procs: usize = rest.last().and_then(|n| n.parse().ok()).unwrap_or(99);
+    assert!(procs <= 4, "saw {procs} processes");
+}
+
+#[test]
+fn code_is_read_only_and_tmp_is_writable_and_capped() {
+    let e = env("fs", 64, 64);
+    let (out, _sb) = run(
+        &e,
+        "echo x > /var/task/new 2>/dev/null && echo task-writable; echo y > /tmp/ok && echo tmp-ok; \
+         dd if=/dev/zero of=/tmp/big bs=1M count=20 2>/dev/null || echo tmp-full",
+    );
+    assert_eq!(stdout(&out), "tmp-ok\ntmp-full");
+}
+
+#[test]
+fn privileged_calls_are_refused() {
+    let e = env("privs", 64, 64);
+    let (out, _sb) = run(
+        &e,
+        "mount -t tmpfs none /tmp 2>/dev/null && echo mounted; unshare -n true 2>/dev/null && echo unshared; \
+         grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; grep Seccomp: /proc/self/status",
+    );
+    let text = stdout(&out);
+    assert!(
+        !text.contains("mounted") && !text.contains("unshared"),
+        "{text}"
+    );
+    assert!(text.contains("CapEff:\t0000000000000000"), "{text}");
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+    assert!(text.contains("Seccomp:\t2"), "{text}");
+}
+
+#[test]
+fn network_has_only_loopback() {
+    let e = env("net", 64, 64);
+    let (out, _sb) = run(
+        &e,
+        "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
+    );
+    assert_eq!(stdout(&out), "lo");
+}
+
+#[test]
+fn memory_limit_kills_and_is_reported() {
+    let e = env("oom", 32, 64);
+    let (out, sb) = run(
+        &e,
+        "python3 -S -c 'x = b\"x\" * (200 * 1024 * 1024)'; echo survived",
+    );
+    assert!(
+        !stdout(&out).contains("survived") || sb.cgroups.oom_killed(),
+        "memory limit was not enforced"
+    );
+    assert!(sb.cgroups.oom_killed(), "the OOM kill must be visible");
+    assert!(
+        sb.cgroups.peak_memory() >= 16 * 1024 * 1024,
+        "peak {}",
+        sb.cgroups.peak_memory()
+    );
+}
+
+#[test]
+fn fork_bomb_is_contained_by_the_pids_limit() {
+    let e = env("pids", 64, 16);
+    // A fork loop: every child sleeps; the parent counts how many forks succeeded. When the
+    // namespace's PID 1 exits, the kernel kills the rest.
+    let script = "exec python3 -S -c 'import os, time\nn = 0\nfor _ in range(40):\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n    n += 1\nprint(n)'";
+    let (out, _sb) = run(&e, script);
+    let started: usize = stdout(&out)
+        .lines()
+        .last()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(99);
+    assert!(
+        started < 16,
+        "{started} processes started despite pids.max = 16"
+    );
+}
