@@ -19,6 +19,33 @@ pub struct RuntimeCommands {
     pub bootstrap_dir: PathBuf,
 }
 
+/// How environments are isolated; `None` in the engine config runs bare processes.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub cgroups: kumo_sandbox::CgroupVersion,
+    /// Environments run as uids `uid_base..uid_base + uid_count`, one per environment at a time.
+    pub uid_base: u32,
+    pub uid_count: u32,
+    /// Hard-cap CPU at the memory-proportional share (Lambda's model) instead of only weighting it.
+    pub cpu_hard_limit: bool,
+}
+
+/// Where an environment finds things, as seen from inside it.
+struct Layout {
+    task_root: PathBuf,
+    runtime_dir: PathBuf,
+    tmp: PathBuf,
+    runtime_api: String,
+}
+
+/// The isolation of one sandboxed environment; dropping it stops everything in it.
+struct Isolation {
+    sandbox: kumo_sandbox::Sandbox,
+    _netns: kumo_sandbox::NetNs,
+}
+
+static NEXT_UID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Why an environment could not be started.
 #[derive(Debug)]
 pub enum StartError {
@@ -42,6 +69,7 @@ pub struct Env {
     pid: Option<u32>,
     scratch: PathBuf,
     live: Arc<Mutex<HashSet<u32>>>,
+    isolation: Option<Isolation>,
 }
 
 impl Env {
@@ -52,6 +80,7 @@ impl Env {
         commands: &RuntimeCommands,
         region: &str,
         live: Arc<Mutex<HashSet<u32>>>,
+        sandbox: Option<&SandboxConfig>,
     ) -> Result<Self, StartError> {
         let started = Instant::now();
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -63,11 +92,71 @@ impl Env {
             date.day()
         );
         let platform = |e: std::io::Error| StartError::Platform(e.to_string());
-        let api = RuntimeApi::start().await.map_err(platform)?;
-        let (logs, write_end) = LogCapture::start().map_err(platform)?;
         let scratch = scratch_root.join(&id);
-        let tmp = scratch.join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(platform)?;
+        let cleanup = |e: StartError| {
+            let _ = std::fs::remove_dir_all(&scratch);
+            e
+        };
+        let (isolation, listener, layout) = match sandbox {
+            Some(cfg) => {
+                let spec = sandbox_spec(&id, function, task_dir, &scratch, commands, cfg);
+                let cgroups = cfg.cgroups.clone();
+                let prepared = tokio::task::spawn_blocking(
+                    move || -> Result<_, kumo_sandbox::SandboxError> {
+                        std::fs::create_dir_all(&spec.root_dir).map_err(|e| {
+                            kumo_sandbox::SandboxError::Io {
+                                what: format!("creating {}", spec.root_dir.display()),
+                                source: e,
+                            }
+                        })?;
+                        let (netns, listener) = kumo_sandbox::NetNs::with_listener(Some(
+                            ([127, 0, 0, 1], 9001).into(),
+                        ))?;
+                        let sandbox = kumo_sandbox::Sandbox::prepare(&spec, Some(&netns), cgroups)?;
+                        Ok((
+                            Isolation {
+                                sandbox,
+                                _netns: netns,
+                            },
+                            listener,
+                        ))
+                    },
+                )
+                .await
+                .map_err(|e| StartError::Platform(e.to_string()))
+                .and_then(|r| r.map_err(|e| StartError::Platform(e.to_string())))
+                .map_err(cleanup)?;
+                let layout = Layout {
+                    task_root: PathBuf::from("/var/task"),
+                    runtime_dir: PathBuf::from("/var/runtime"),
+                    tmp: PathBuf::from("/tmp"),
+                    runtime_api: "127.0.0.1:9001".into(),
+                };
+                (Some(prepared.0), prepared.1, layout)
+            }
+            None => {
+                let tmp = scratch.join("tmp");
+                std::fs::create_dir_all(&tmp)
+                    .map_err(platform)
+                    .map_err(cleanup)?;
+                let layout = Layout {
+                    task_root: task_dir.to_owned(),
+                    runtime_dir: commands.bootstrap_dir.clone(),
+                    tmp,
+                    runtime_api: String::new(),
+                };
+                (None, None, layout)
+            }
+        };
+        let api = RuntimeApi::start(listener)
+            .await
+            .map_err(platform)
+            .map_err(cleanup)?;
+        let mut layout = layout;
+        if layout.runtime_api.is_empty() {
+            layout.runtime_api = api.addr.to_string();
+        }
+        let (logs, write_end) = LogCapture::start().map_err(platform).map_err(cleanup)?;
 
         let (program, args): (PathBuf, Vec<PathBuf>) = match function.runtime.family() {
             RuntimeFamily::Python => (
@@ -75,53 +164,49 @@ impl Env {
                 vec![
                     "-S".into(),
                     "-u".into(),
-                    commands.bootstrap_dir.join("python/bootstrap.py"),
+                    layout.runtime_dir.join("python/bootstrap.py"),
                 ],
             ),
             RuntimeFamily::Node => (
                 commands.node.clone(),
-                vec![commands.bootstrap_dir.join("node/bootstrap.mjs")],
+                vec![layout.runtime_dir.join("node/bootstrap.mjs")],
             ),
             _ => {
-                let bootstrap = task_dir.join("bootstrap");
-                if !bootstrap.is_file() {
-                    let _ = std::fs::remove_dir_all(&scratch);
-                    return Err(StartError::InvalidEntrypoint(format!(
+                if !task_dir.join("bootstrap").is_file() {
+                    return Err(cleanup(StartError::InvalidEntrypoint(format!(
                         "Couldn't find valid bootstrap(s): [{}]",
-                        bootstrap.display()
-                    )));
+                        layout.task_root.join("bootstrap").display()
+                    ))));
                 }
-                (bootstrap, Vec::new())
+                (layout.task_root.join("bootstrap"), Vec::new())
             }
         };
 
-        let vars = environment(
-            function,
-            task_dir,
-            commands,
-            region,
-            &api.addr.to_string(),
-            &log_stream,
-            &tmp,
-        );
-        let stderr = write_end.try_clone().map_err(platform)?;
+        let vars = environment(function, &layout, region, &log_stream);
+        let stderr = write_end.try_clone().map_err(platform).map_err(cleanup)?;
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&args)
             .env_clear()
             .envs(vars)
-            .current_dir(task_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(write_end))
             .stderr(Stdio::from(stderr))
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| {
-            let _ = std::fs::remove_dir_all(&scratch);
-            if matches!(function.runtime.family(), RuntimeFamily::Provided) {
-                StartError::InvalidEntrypoint(format!("fork/exec {}: {e}", program.display()))
-            } else {
-                StartError::Platform(format!("starting {}: {e}", program.display()))
+        match &isolation {
+            Some(iso) => iso.sandbox.configure(cmd.as_std_mut()),
+            None => {
+                cmd.current_dir(task_dir);
             }
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            cleanup(
+                if matches!(function.runtime.family(), RuntimeFamily::Provided) {
+                    StartError::InvalidEntrypoint(format!("fork/exec {}: {e}", program.display()))
+                } else {
+                    StartError::Platform(format!("starting {}: {e}", program.display()))
+                },
+            )
         })?;
         drop(cmd);
         let pid = child.id();
@@ -153,11 +238,15 @@ impl Env {
             pid,
             scratch,
             live,
+            isolation,
         })
     }
 
     /// Peak resident memory of the runtime process, in MB.
     pub fn max_memory_mb(&self) -> u64 {
+        if let Some(iso) = &self.isolation {
+            return iso.sandbox.cgroups.peak_memory().div_ceil(1024 * 1024);
+        }
         let Some(pid) = self.pid else { return 0 };
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status
@@ -165,6 +254,20 @@ impl Env {
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kb| kb.div_ceil(1024))
+    }
+
+    /// Starts a new peak-memory measurement (one per invocation).
+    pub fn reset_peak_memory(&self) {
+        if let Some(iso) = &self.isolation {
+            iso.sandbox.cgroups.reset_peak();
+        }
+    }
+
+    /// Whether the kernel killed the environment for using more than its memory.
+    pub fn oom_killed(&self) -> bool {
+        self.isolation
+            .as_ref()
+            .is_some_and(|iso| iso.sandbox.cgroups.oom_killed())
     }
 
     pub fn has_exited(&self) -> bool {
@@ -180,13 +283,86 @@ impl Env {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&pid);
         }
-        let _ = std::fs::remove_dir_all(&self.scratch);
+        if let Some(iso) = &self.isolation {
+            iso.sandbox.cgroups.kill_all();
+        }
     }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
         self.destroy();
+        // Removing cgroups waits for the kernel to finish the kills: keep it off async threads.
+        let isolation = self.isolation.take();
+        let scratch = std::mem::take(&mut self.scratch);
+        let finish = move || {
+            drop(isolation);
+            let _ = std::fs::remove_dir_all(&scratch);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(finish);
+            }
+            Err(_) => finish(),
+        }
+    }
+}
+
+/// What the sandbox of a function's environment looks like.
+fn sandbox_spec(
+    id: &str,
+    f: &FunctionConfig,
+    task_dir: &Path,
+    scratch: &Path,
+    commands: &RuntimeCommands,
+    cfg: &SandboxConfig,
+) -> kumo_sandbox::Spec {
+    use kumo_sandbox::{Bind, Limits, Spec, ETC_ENTRIES, SYSTEM_DIRS};
+    let ro = |p: &Path| Bind {
+        source: p.to_owned(),
+        target: p.to_owned(),
+        writable: false,
+    };
+    let mut binds: Vec<Bind> = SYSTEM_DIRS
+        .iter()
+        .chain(ETC_ENTRIES)
+        .map(Path::new)
+        .filter(|p| p.exists())
+        .map(ro)
+        .collect();
+    binds.push(Bind {
+        source: task_dir.to_owned(),
+        target: "/var/task".into(),
+        writable: false,
+    });
+    binds.push(Bind {
+        source: commands.bootstrap_dir.clone(),
+        target: "/var/runtime".into(),
+        writable: false,
+    });
+    let memory_bytes = u64::from(f.memory_mb) * 1024 * 1024;
+    // Lambda: 1,769 MB buys one vCPU.
+    let cpu_shares = (u64::from(f.memory_mb) * 1024 / 1769).max(2);
+    let uid = cfg.uid_base
+        + NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % cfg.uid_count.max(1);
+    Spec {
+        id: id.to_owned(),
+        root_dir: scratch.join("root"),
+        binds,
+        limits: Limits {
+            memory_bytes,
+            cpu_shares,
+            cpu_quota_us: cfg
+                .cpu_hard_limit
+                .then(|| (u64::from(f.memory_mb) * 100_000 / 1769).max(1000)),
+            pids_max: 1024,
+            nofile: 1024,
+            tmp_bytes: u64::from(f.ephemeral_storage_mb) * 1024 * 1024,
+        },
+        uid,
+        gid: uid,
+        hostname: "kumo".into(),
+        workdir: "/var/task".into(),
     }
 }
 
@@ -215,20 +391,17 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 /// The variables a runtime sees: Lambda's set, then the function's own.
 fn environment(
     f: &FunctionConfig,
-    task_dir: &Path,
-    commands: &RuntimeCommands,
+    layout: &Layout,
     region: &str,
-    runtime_api: &str,
     log_stream: &str,
-    tmp: &Path,
 ) -> BTreeMap<String, String> {
-    let task = task_dir.display().to_string();
+    let task = layout.task_root.display().to_string();
     let mut v = BTreeMap::new();
     let mut set = |k: &str, val: String| {
         v.insert(k.to_owned(), val);
     };
     set("_HANDLER", f.handler.clone());
-    set("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned());
+    set("AWS_LAMBDA_RUNTIME_API", layout.runtime_api.clone());
     set("AWS_LAMBDA_FUNCTION_NAME", f.name.to_string());
     set("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into());
     set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string());
@@ -246,7 +419,7 @@ fn environment(
     set("LAMBDA_TASK_ROOT", task.clone());
     set(
         "LAMBDA_RUNTIME_DIR",
-        commands.bootstrap_dir.display().to_string(),
+        layout.runtime_dir.display().to_string(),
     );
     set("TZ", ":UTC".into());
     set("LANG", "en_US.UTF-8".into());
@@ -255,8 +428,8 @@ fn environment(
         "LD_LIBRARY_PATH",
         format!("/lib64:/usr/lib64:{task}:{task}/lib:/opt/lib"),
     );
-    set("TMPDIR", tmp.display().to_string());
-    set("HOME", tmp.display().to_string());
+    set("TMPDIR", layout.tmp.display().to_string());
+    set("HOME", layout.tmp.display().to_string());
     if matches!(f.runtime.family(), RuntimeFamily::Node) {
         set(
             "NODE_PATH",

@@ -24,4 +24,6 @@ mod logs;
 mod pool;
 mod runtime_api;
 
-pub use pool::{Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, RuntimeCommands};
+pub use pool::{
+    Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, RuntimeCommands, SandboxConfig,
+};

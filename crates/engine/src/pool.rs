@@ -1,7 +1,7 @@
 //! The engine: admission (throttling), environment pools, and the life of one invocation.
 
-pub use crate::env::RuntimeCommands;
 use crate::env::{Env, StartError};
+pub use crate::env::{RuntimeCommands, SandboxConfig};
 use crate::logs::now_ms;
 use crate::runtime_api::{Pending, Phase, RuntimeReply};
 use axum::body::Bytes;
@@ -29,6 +29,8 @@ pub struct EngineConfig {
     /// Where environments get their scratch space (`/tmp`).
     pub scratch_dir: PathBuf,
     pub commands: RuntimeCommands,
+    /// How environments are isolated; `None` runs bare processes (`--insecure-no-sandbox`).
+    pub sandbox: Option<SandboxConfig>,
 }
 
 /// One synchronous invocation, as the API hands it over.
@@ -365,6 +367,7 @@ impl Engine {
                     &cfg.commands,
                     &cfg.region,
                     Arc::clone(&self.inner.live),
+                    cfg.sandbox.as_ref(),
                 )
                 .await;
                 let env = match started {
@@ -400,6 +403,7 @@ impl Engine {
             }
         };
         env.invocations += 1;
+        env.reset_peak_memory();
         lines.push(event(format!(
             "START RequestId: {request_id} Version: $LATEST"
         )));
@@ -455,14 +459,19 @@ impl Engine {
                 true,
             ),
             End::Exited(reason) => {
+                let error_type = if env.oom_killed() {
+                    "Runtime.OutOfMemory"
+                } else {
+                    "Runtime.ExitError"
+                };
                 let doc = error_doc(
-                    "Runtime.ExitError",
+                    error_type,
                     &format!("RequestId: {request_id} Error: Runtime exited with error: {reason}"),
                 );
                 (
                     doc,
                     Some("Unhandled"),
-                    Some("Status: error\tError Type: Runtime.ExitError".into()),
+                    Some(format!("Status: error\tError Type: {error_type}")),
                     false,
                 )
             }

@@ -68,8 +68,16 @@ impl Drop for RuntimeApi {
 }
 
 impl RuntimeApi {
-    pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// Serves the API on `listener` (bound inside the environment's network namespace), or on a
+    /// fresh loopback port of the host when the environment shares the host's network.
+    pub async fn start(listener: Option<std::net::TcpListener>) -> std::io::Result<Self> {
+        let listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(l)?
+            }
+            None => tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?,
+        };
         let addr = listener.local_addr()?;
         let (next_tx, next_rx) = mpsc::channel(1);
         let (phase_tx, phase) = watch::channel(Phase::Initializing);

@@ -15,6 +15,15 @@ pub struct FileConfig {
     pub server: ServerSection,
     pub limits: LimitsSection,
     pub runtimes: RuntimesSection,
+    pub sandbox: SandboxSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSection {
+    pub uid_base: Option<u32>,
+    pub uid_count: Option<u32>,
+    pub cpu_hard_limit: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +64,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub python: PathBuf,
     pub node: PathBuf,
+    pub sandbox_uid_base: u32,
+    pub sandbox_uid_count: u32,
+    pub cpu_hard_limit: bool,
 }
 
 fn env_var(key: &str) -> Option<String> {
@@ -157,6 +169,15 @@ impl Settings {
                 .map(PathBuf::from)
                 .or(file.runtimes.node)
                 .unwrap_or_else(|| PathBuf::from("/usr/bin/node")),
+            sandbox_uid_base: env_parse("KUMO_SANDBOX_UID_BASE")?
+                .or(file.sandbox.uid_base)
+                .unwrap_or(200_000),
+            sandbox_uid_count: env_parse("KUMO_SANDBOX_UID_COUNT")?
+                .or(file.sandbox.uid_count)
+                .unwrap_or(10_000),
+            cpu_hard_limit: env_parse("KUMO_SANDBOX_CPU_HARD_LIMIT")?
+                .or(file.sandbox.cpu_hard_limit)
+                .unwrap_or(false),
         })
     }
 }

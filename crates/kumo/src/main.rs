@@ -36,6 +36,10 @@ enum Command {
         /// Platform log format.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
+        /// Run function code without isolation (namespaces, cgroups, seccomp). Only for trusted
+        /// code on machines that cannot sandbox.
+        #[arg(long)]
+        insecure_no_sandbox: bool,
     },
     /// Zip a directory and create or update a function from it.
     Deploy {
@@ -113,6 +117,7 @@ fn run() -> Result<bool> {
             data_dir,
             config,
             log_format,
+            insecure_no_sandbox,
         } => {
             init_tracing(&log_format);
             let settings = config::Settings::load(config.as_deref(), listen, data_dir)?;
@@ -120,7 +125,7 @@ fn run() -> Result<bool> {
                 .enable_all()
                 .build()
                 .context("while starting the async runtime")?;
-            rt.block_on(serve::run(settings))?;
+            rt.block_on(serve::run(settings, insecure_no_sandbox))?;
             Ok(true)
         }
         Command::Deploy {

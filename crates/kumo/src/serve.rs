@@ -3,7 +3,7 @@
 use crate::config::Settings;
 use anyhow::{bail, Context, Result};
 use kumo_api::AppState;
-use kumo_engine::{Engine, EngineConfig, RuntimeCommands};
+use kumo_engine::{Engine, EngineConfig, RuntimeCommands, SandboxConfig};
 use kumo_store::{CodeStore, FunctionStore, SqliteStore};
 use std::io::Write;
 use std::path::Path;
@@ -80,7 +80,36 @@ fn detect_runtimes(settings: &Settings) -> Vec<String> {
     names
 }
 
-pub async fn run(settings: Settings) -> Result<()> {
+/// Checks that environments can be isolated; refuses to go on without isolation unless the
+/// operator said so explicitly.
+fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxConfig>> {
+    if insecure {
+        tracing::warn!("--insecure-no-sandbox: function code runs as bare processes with Kumo's own privileges");
+        return Ok(None);
+    }
+    match kumo_sandbox::probe() {
+        Ok(cgroups) => {
+            let removed = kumo_sandbox::Cgroups::clean_leftovers(&cgroups);
+            if removed > 0 {
+                tracing::info!(removed, "removed environments left by a previous run");
+            }
+            tracing::info!(?cgroups, "environments are sandboxed");
+            Ok(Some(SandboxConfig {
+                cgroups,
+                uid_base: settings.sandbox_uid_base,
+                uid_count: settings.sandbox_uid_count,
+                cpu_hard_limit: settings.cpu_hard_limit,
+            }))
+        }
+        Err(missing) => bail!(
+            "cannot isolate function environments on this machine:\n  - {}\nRun kumo serve as root on a kernel with namespaces, cgroups and seccomp, or pass --insecure-no-sandbox to run function code unisolated (trusted code only).",
+            missing.join("\n  - ")
+        ),
+    }
+}
+
+pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
+    let sandbox = sandbox_config(&settings, insecure_no_sandbox)?;
     let data_dir = &settings.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("while creating data directory {}", data_dir.display()))?;
@@ -117,6 +146,7 @@ pub async fn run(settings: Settings) -> Result<()> {
                     .canonicalize()
                     .context("while resolving the runtime directory")?,
             },
+            sandbox,
         },
         code.clone(),
         Arc::new(store.clone()),
