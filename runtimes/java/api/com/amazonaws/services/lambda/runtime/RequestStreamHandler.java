@@ -1,0 +1,10 @@
+package com.amazonaws.services.lambda.runtime;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+
+/** A handler that reads the raw event bytes and writes the raw response bytes. */
+public interface RequestStreamHandler {
+    void handleRequest(InputStream input, OutputStream output, Context context) throws IOException;
+}
