@@ -28,6 +28,9 @@ pub struct SandboxConfig {
     pub uid_count: u32,
     /// Hard-cap CPU at the memory-proportional share (Lambda's model) instead of only weighting it.
     pub cpu_hard_limit: bool,
+    /// The user-mode network stack giving environments outbound access (`slirp4netns`), or
+    /// `None` for environments with loopback only.
+    pub outbound: Option<String>,
 }
 
 /// Where an environment finds things, as seen from inside it.
@@ -41,6 +44,7 @@ struct Layout {
 /// The isolation of one sandboxed environment; dropping it stops everything in it.
 struct Isolation {
     sandbox: kumo_sandbox::Sandbox,
+    _outbound: Option<kumo_sandbox::Outbound>,
     _netns: kumo_sandbox::NetNs,
 }
 
@@ -101,27 +105,11 @@ impl Env {
             Some(cfg) => {
                 let spec = sandbox_spec(&id, function, task_dir, &scratch, commands, cfg);
                 let cgroups = cfg.cgroups.clone();
-                let prepared = tokio::task::spawn_blocking(
-                    move || -> Result<_, kumo_sandbox::SandboxError> {
-                        std::fs::create_dir_all(&spec.root_dir).map_err(|e| {
-                            kumo_sandbox::SandboxError::Io {
-                                what: format!("creating {}", spec.root_dir.display()),
-                                source: e,
-                            }
-                        })?;
-                        let (netns, listener) = kumo_sandbox::NetNs::with_listener(Some(
-                            ([127, 0, 0, 1], 9001).into(),
-                        ))?;
-                        let sandbox = kumo_sandbox::Sandbox::prepare(&spec, Some(&netns), cgroups)?;
-                        Ok((
-                            Isolation {
-                                sandbox,
-                                _netns: netns,
-                            },
-                            listener,
-                        ))
-                    },
-                )
+                let outbound = cfg.outbound.clone();
+                let scratch_dir = scratch.clone();
+                let prepared = tokio::task::spawn_blocking(move || {
+                    prepare_isolation(&spec, &scratch_dir, cgroups, outbound.as_deref())
+                })
                 .await
                 .map_err(|e| StartError::Platform(e.to_string()))
                 .and_then(|r| r.map_err(|e| StartError::Platform(e.to_string())))
@@ -308,6 +296,38 @@ impl Drop for Env {
     }
 }
 
+/// Creates the namespace (with the Runtime API listener inside), the outbound network and the
+/// cgroups of one environment. Blocking.
+fn prepare_isolation(
+    spec: &kumo_sandbox::Spec,
+    scratch: &Path,
+    cgroups: kumo_sandbox::CgroupVersion,
+    outbound: Option<&str>,
+) -> Result<(Isolation, Option<std::net::TcpListener>), kumo_sandbox::SandboxError> {
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |source| kumo_sandbox::SandboxError::Io { what, source }
+    };
+    std::fs::create_dir_all(&spec.root_dir).map_err(io("creating the sandbox root"))?;
+    std::fs::write(
+        scratch.join("resolv.conf"),
+        format!("nameserver {}\n", kumo_sandbox::DNS_SERVER),
+    )
+    .map_err(io("writing resolv.conf"))?;
+    let (netns, listener) =
+        kumo_sandbox::NetNs::with_listener(Some(([127, 0, 0, 1], 9001).into()))?;
+    let outbound = outbound
+        .map(|program| kumo_sandbox::Outbound::attach(program, &netns))
+        .transpose()?;
+    let sandbox = kumo_sandbox::Sandbox::prepare(spec, Some(&netns), cgroups)?;
+    let isolation = Isolation {
+        sandbox,
+        _outbound: outbound,
+        _netns: netns,
+    };
+    Ok((isolation, listener))
+}
+
 /// What the sandbox of a function's environment looks like.
 fn sandbox_spec(
     id: &str,
@@ -327,9 +347,16 @@ fn sandbox_spec(
         .iter()
         .chain(ETC_ENTRIES)
         .map(Path::new)
-        .filter(|p| p.exists())
+        .filter(|p| p.exists() && *p != Path::new("/etc/resolv.conf"))
         .map(ro)
         .collect();
+    if cfg.outbound.is_some() {
+        binds.push(Bind {
+            source: scratch.join("resolv.conf"),
+            target: "/etc/resolv.conf".into(),
+            writable: false,
+        });
+    }
     binds.push(Bind {
         source: task_dir.to_owned(),
         target: "/var/task".into(),

@@ -24,6 +24,8 @@ pub struct SandboxSection {
     pub uid_base: Option<u32>,
     pub uid_count: Option<u32>,
     pub cpu_hard_limit: Option<bool>,
+    /// `outbound` (default) or `none`.
+    pub network: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +69,7 @@ pub struct Settings {
     pub sandbox_uid_base: u32,
     pub sandbox_uid_count: u32,
     pub cpu_hard_limit: bool,
+    pub outbound_network: bool,
 }
 
 fn env_var(key: &str) -> Option<String> {
@@ -178,6 +181,16 @@ impl Settings {
             cpu_hard_limit: env_parse("KUMO_SANDBOX_CPU_HARD_LIMIT")?
                 .or(file.sandbox.cpu_hard_limit)
                 .unwrap_or(false),
+            outbound_network: match env_var("KUMO_SANDBOX_NETWORK")
+                .or(file.sandbox.network)
+                .as_deref()
+            {
+                None | Some("outbound") => true,
+                Some("none") => false,
+                Some(other) => {
+                    bail!("invalid sandbox.network {other:?} (expected \"outbound\" or \"none\")")
+                }
+            },
         })
     }
 }

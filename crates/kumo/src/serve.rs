@@ -93,12 +93,21 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
             if removed > 0 {
                 tracing::info!(removed, "removed environments left by a previous run");
             }
-            tracing::info!(?cgroups, "environments are sandboxed");
+            let outbound = if settings.outbound_network {
+                if !kumo_sandbox::outbound_available("slirp4netns") {
+                    bail!("sandbox.network = \"outbound\" needs slirp4netns (apt-get install slirp4netns); set sandbox.network = \"none\" to give environments loopback only");
+                }
+                Some("slirp4netns".to_owned())
+            } else {
+                None
+            };
+            tracing::info!(?cgroups, outbound = outbound.is_some(), "environments are sandboxed");
             Ok(Some(SandboxConfig {
                 cgroups,
                 uid_base: settings.sandbox_uid_base,
                 uid_count: settings.sandbox_uid_count,
                 cpu_hard_limit: settings.cpu_hard_limit,
+                outbound,
             }))
         }
         Err(missing) => bail!(

@@ -24,10 +24,12 @@
 mod cgroup;
 mod child;
 mod netns;
+mod outbound;
 mod seccomp;
 
 pub use cgroup::{CgroupVersion, Cgroups};
 pub use netns::NetNs;
+pub use outbound::{available as outbound_available, Outbound, DNS_SERVER};
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;

@@ -173,3 +173,28 @@ fn fork_bomb_is_contained_by_the_pids_limit() {
         "{started} processes started despite pids.max = 16"
     );
 }
+
+#[test]
+fn outbound_network_has_a_route_but_not_to_host_loopback() {
+    use std::io::Write as _;
+    let e = env("outbound", 64, 64);
+    let version = probe().expect("sandbox support");
+    let netns = NetNs::new().expect("netns");
+    let _net = kumo_sandbox::Outbound::attach("slirp4netns", &netns).expect("slirp4netns attaches");
+    // A host service on loopback that the sandbox must not reach through the gateway.
+    let host = std::net::TcpListener::bind("127.0.0.1:0").expect("host listener");
+    let port = host.local_addr().expect("addr").port();
+    let sandbox = Sandbox::prepare(&e.spec, Some(&netns), version).expect("prepare");
+    let script = format!(
+        "exec python3 -S -c 'import socket\nprint(open(\"/proc/net/route\").read().count(\"tap0\") > 0)\ns = socket.socket()\ns.settimeout(3)\ntry:\n    s.connect((\"10.0.2.2\", {port}))\n    print(\"reached host\")\nexcept OSError:\n    print(\"refused\")'"
+    );
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", &script])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    sandbox.configure(&mut cmd);
+    let out = cmd.output().expect("run");
+    let _ = std::io::stderr().write_all(&out.stderr);
+    assert_eq!(stdout(&out), "True\nrefused");
+}
