@@ -88,9 +88,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::InvalidPackage(m) => Self::invalid_parameter(m),
-            StoreError::PackageTooLarge(m) => {
-                Self::new(StatusCode::BAD_REQUEST, "CodeStorageExceededException", m)
-            }
+            StoreError::PackageTooLarge(m) => Self::invalid_parameter(m),
             StoreError::RevisionMismatch => Self::precondition_failed(),
             StoreError::AlreadyExists(name) => {
                 Self::conflict(format!("Function already exist: {name}"))

@@ -574,11 +574,11 @@ pub async fn put_concurrency(
     let others = state.store.reserved_concurrency_total(&name).await?;
     let limit = u64::from(state.account_concurrency);
     let wanted_u = u64::try_from(wanted).unwrap_or(u64::MAX);
-    if limit.saturating_sub(others).saturating_sub(wanted_u) < u64::from(MIN_UNRESERVED_CONCURRENCY)
-        || others + wanted_u > limit
-    {
+    // Lambda keeps 100 executions unreserved; a node configured below that keeps all of them.
+    let floor = u64::from(MIN_UNRESERVED_CONCURRENCY).min(limit);
+    if limit.saturating_sub(others).saturating_sub(wanted_u) < floor || others + wanted_u > limit {
         return Err(ApiError::invalid_parameter(format!(
-            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED_CONCURRENCY}]."
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{floor}]."
         )));
     }
     let expected = f.revision_id.clone();

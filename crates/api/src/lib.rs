@@ -5,12 +5,21 @@
 //! Handlers parse and validate, then either call the store or hand an `Invocation` to the engine;
 //! they never touch execution environments. Every failure is an [`ApiError`] in Lambda's error
 //! shape (`x-amzn-ErrorType` header, JSON body), and no failed request changes stored state.
+//!
+//! [`front`] stands before every route: it serves function URLs (by host name or `/urls/<id>/`)
+//! and verifies SigV4 signatures ([`sigv4`]) on everything else, per the signer's service, so
+//! that JSON 1.1 APIs merged into the same router are covered too.
 
+mod edge;
 mod error;
 mod functions;
 mod invoke;
+pub mod sigv4;
+mod url_http;
+mod urls;
 mod wire;
 
+pub use edge::{front, Auth, MAX_SIGNED_BODY, PUBLIC_PATHS};
 pub use error::{ApiError, ApiResult};
 
 use axum::http::{HeaderValue, StatusCode};
@@ -18,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use kumo_engine::Engine;
-use kumo_store::{CodeStore, FunctionStore};
+use kumo_store::{CodeStore, FunctionStore, UrlStore};
 use std::sync::Arc;
 
 /// What the handlers share.
@@ -32,6 +41,8 @@ pub struct AppState {
     pub account_concurrency: u32,
     /// Runtime names this node can run.
     pub runtimes: Arc<Vec<String>>,
+    /// Function URL configurations.
+    pub urls: Arc<dyn UrlStore>,
 }
 
 impl AppState {
@@ -72,6 +83,14 @@ pub fn router(state: AppState) -> Router {
             "/2019-09-30/functions/{name}/concurrency",
             get(f::get_concurrency),
         )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            post(urls::create)
+                .get(urls::get)
+                .put(urls::update)
+                .delete(urls::delete),
+        )
+        .route("/2021-10-31/functions/{name}/urls", get(urls::list))
         .route("/kumo/code/{file}", get(f::download_code))
         .fallback(unknown_route)
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -23,6 +23,8 @@ pub struct RuntimeCommands {
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub cgroups: kumo_sandbox::CgroupVersion,
+    /// Name of this server's cgroup directory (derived from its data directory).
+    pub instance: String,
     /// Environments run as uids `uid_base..uid_base + uid_count`, one per environment at a time.
     pub uid_base: u32,
     pub uid_count: u32,
@@ -204,8 +206,16 @@ impl Env {
                 .insert(pid);
         }
         let (exit_tx, exited) = watch::channel(None);
+        let reaped = Arc::clone(&live);
         tokio::spawn(async move {
             let status = child.wait().await;
+            // The pid is free for reuse from here on: forget it before anyone can signal it.
+            if let Some(pid) = pid {
+                reaped
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&pid);
+            }
             let reason = match status {
                 Ok(s) => describe_exit(s),
                 Err(e) => format!("wait failed: {e}"),
@@ -264,15 +274,18 @@ impl Env {
 
     /// Kills every process of the environment and removes its scratch space.
     pub fn destroy(&self) {
-        if let Some(pid) = self.pid {
-            kill_group(pid);
-            self.live
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&pid);
-        }
         if let Some(iso) = &self.isolation {
+            // The cgroup names exactly the environment's processes, whatever their pids.
             iso.sandbox.cgroups.kill_all();
+        } else if let Some(pid) = self.pid {
+            // Signal the process group only while its leader is unreaped (its pid is still ours).
+            let mut live = self
+                .live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if live.remove(&pid) {
+                kill_group(pid);
+            }
         }
     }
 }
@@ -373,7 +386,7 @@ fn sandbox_spec(
     let uid = cfg.uid_base
         + NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % cfg.uid_count.max(1);
     Spec {
-        id: id.to_owned(),
+        id: format!("{}/{id}", cfg.instance),
         root_dir: scratch.join("root"),
         binds,
         limits: Limits {

@@ -343,8 +343,17 @@ impl Engine {
 
     /// Runs one synchronous invocation to its end.
     pub async fn invoke(&self, inv: Invocation) -> Result<InvokeOutcome, InvokeError> {
+        self.invoke_as(inv, uuid::Uuid::new_v4().to_string()).await
+    }
+
+    /// [`Engine::invoke`] under a request id chosen by the caller (function URLs put it in the
+    /// event before the invocation starts).
+    pub async fn invoke_as(
+        &self,
+        inv: Invocation,
+        request_id: String,
+    ) -> Result<InvokeOutcome, InvokeError> {
         let admission = self.admit(&inv.function)?;
-        let request_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("invoke", function = %inv.function.name, version = "$LATEST", request_id = %request_id);
         let result = self.run(inv, request_id).instrument(span).await;
         drop(admission);

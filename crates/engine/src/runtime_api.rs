@@ -202,10 +202,28 @@ fn take_current(shared: &Shared, id: &str) -> Result<oneshot::Sender<RuntimeRepl
     }
 }
 
+/// Reads a body of at most the response limit. A larger body is still read to its end (and
+/// dropped), so the runtime's request completes and its connection stays usable.
 async fn read_limited(body: Body) -> Result<Bytes, usize> {
-    match axum::body::to_bytes(body, MAX_RESPONSE_PAYLOAD).await {
-        Ok(b) => Ok(b),
-        Err(_) => Err(MAX_RESPONSE_PAYLOAD + 1),
+    use axum::body::HttpBody as _;
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let Ok(frame) = frame else { break };
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= MAX_RESPONSE_PAYLOAD {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    if total > MAX_RESPONSE_PAYLOAD {
+        Err(total)
+    } else {
+        Ok(Bytes::from(buf))
     }
 }
 
@@ -223,9 +241,9 @@ async fn response(
             let _ = reply.send(RuntimeReply::Response(bytes));
             accepted()
         }
-        Err(_) => {
+        Err(size) => {
             let message = format!(
-                "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_PAYLOAD} bytes)."
+                "Response payload size ({size} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_PAYLOAD} bytes)."
             );
             let doc = serde_json::json!({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message});
             let _ = reply.send(RuntimeReply::Error {

@@ -2,14 +2,77 @@
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
+use kumo_api::sigv4::{Credentials, ToSign};
 use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 
+const AUTH_HINT: &str = "\n(sign requests with --access-key/--secret-key, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or --data-dir pointing at the server's data directory)";
+
+/// The region requests are signed for: the flag, else `AWS_REGION`/`AWS_DEFAULT_REGION`, else
+/// `us-east-1` (Kumo accepts any).
+fn signing_region(flag: Option<&str>) -> String {
+    flag.map(str::to_owned)
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
+/// Adds a SigV4 `Authorization` (and `X-Amz-Date`) to a request about to be sent. The service is
+/// `lambda`, or `logs`/`events` for those JSON APIs.
+fn sign(request: &mut reqwest::blocking::Request, c: &Credentials, region: &str) -> Result<()> {
+    let added = {
+        let body: &[u8] = match request.body() {
+            None => &[],
+            Some(b) => b
+                .as_bytes()
+                .context("cannot sign a streamed request body")?,
+        };
+        let service = match request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(t) if t.starts_with("Logs_") => "logs",
+            Some(t) if t.starts_with("AWSEvents") => "events",
+            _ => "lambda",
+        };
+        let headers: Vec<(&str, &str)> = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+            .collect();
+        kumo_api::sigv4::sign(
+            &ToSign {
+                method: request.method().as_str(),
+                url: request.url().as_str(),
+                headers: &headers,
+                body,
+            },
+            c,
+            region,
+            service,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| anyhow::anyhow!("while signing the request: {e}"))?
+    };
+    for (name, value) in added {
+        request.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())?,
+            reqwest::header::HeaderValue::from_str(&value)?,
+        );
+    }
+    Ok(())
+}
+
 pub struct Api {
     client: Client,
     endpoint: String,
+    /// Signs every request (SigV4) when set.
+    credentials: Option<Credentials>,
+    region: String,
 }
 
 impl Api {
@@ -21,7 +84,25 @@ impl Api {
         Ok(Self {
             client,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
+            credentials: crate::auth::client_credentials(
+                std::env::var("AWS_ACCESS_KEY_ID").ok(),
+                std::env::var("AWS_SECRET_ACCESS_KEY").ok(),
+                None,
+            )
+            .unwrap_or(None),
+            region: signing_region(None),
         })
+    }
+
+    /// Signs requests with `credentials` (unsigned when `None`) for `region`.
+    pub fn with_credentials(
+        mut self,
+        credentials: Option<Credentials>,
+        region: Option<&str>,
+    ) -> Self {
+        self.credentials = credentials;
+        self.region = signing_region(region);
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -29,7 +110,11 @@ impl Api {
     }
 
     fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<Response> {
-        req.send().with_context(|| {
+        let mut request = req.build().context("while building the request")?;
+        if let Some(c) = &self.credentials {
+            sign(&mut request, c, &self.region)?;
+        }
+        self.client.execute(request).with_context(|| {
             format!(
                 "while contacting Kumo at {} (is `kumo serve` running?)",
                 self.endpoint
@@ -56,8 +141,13 @@ fn check(resp: Response) -> Result<Value> {
         .or_else(|| body.get("Message"))
         .and_then(Value::as_str)
         .unwrap_or(&text);
+    let hint = if status == reqwest::StatusCode::FORBIDDEN {
+        AUTH_HINT
+    } else {
+        ""
+    };
     bail!(
-        "{} ({status}): {message}",
+        "{} ({status}): {message}{hint}",
         code.as_deref().unwrap_or("Error")
     )
 }
@@ -263,5 +353,42 @@ pub fn delete(api: &Api, name: &str) -> Result<()> {
         )?,
     )?;
     println!("deleted {name}");
+    Ok(())
+}
+
+/// Gives a function a URL with `auth_type` (creating or updating its configuration) and prints
+/// both of its forms.
+pub fn ensure_url(api: &Api, name: &str, auth_type: &str) -> Result<()> {
+    let path = format!("/2021-10-31/functions/{name}/url");
+    let current = api.send(api.client.get(api.url(&path)))?;
+    let config = if current.status() == reqwest::StatusCode::NOT_FOUND {
+        check(
+            api.send(
+                api.client
+                    .post(api.url(&path))
+                    .json(&json!({ "AuthType": auth_type })),
+            )?,
+        )?
+    } else {
+        let config = check(current)?;
+        if config["AuthType"].as_str() == Some(auth_type) {
+            config
+        } else {
+            check(
+                api.send(
+                    api.client
+                        .put(api.url(&path))
+                        .json(&json!({ "AuthType": auth_type })),
+                )?,
+            )?
+        }
+    };
+    let url = config["FunctionUrl"].as_str().unwrap_or_default();
+    let url_id = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('.').next())
+        .unwrap_or_default();
+    println!("url {url} ({auth_type})");
+    println!("    {}/urls/{url_id}/", api.endpoint);
     Ok(())
 }

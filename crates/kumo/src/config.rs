@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9900";
+pub const DEFAULT_DATA_DIR: &str = "./kumo-data";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -16,6 +17,7 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     pub runtimes: RuntimesSection,
     pub sandbox: SandboxSection,
+    pub auth: crate::auth::AuthSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +72,7 @@ pub struct Settings {
     pub sandbox_uid_count: u32,
     pub cpu_hard_limit: bool,
     pub outbound_network: bool,
+    pub auth: crate::auth::AuthSettings,
 }
 
 fn env_var(key: &str) -> Option<String> {
@@ -112,7 +115,7 @@ impl Settings {
         let data_dir = data_dir
             .or_else(|| env_var("KUMO_SERVER_DATA_DIR").map(PathBuf::from))
             .or(file.server.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./kumo-data"));
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let region = env_var("KUMO_SERVER_REGION")
             .or(file.server.region)
             .unwrap_or_else(|| "us-east-1".into());
@@ -132,11 +135,8 @@ impl Settings {
         let account_concurrency = env_parse("KUMO_LIMITS_ACCOUNT_CONCURRENCY")?
             .or(file.limits.account_concurrency)
             .unwrap_or(1000);
-        if account_concurrency < kumo_types::MIN_UNRESERVED_CONCURRENCY {
-            bail!(
-                "limits.account_concurrency must be at least {}",
-                kumo_types::MIN_UNRESERVED_CONCURRENCY
-            );
+        if account_concurrency == 0 {
+            bail!("limits.account_concurrency must be at least 1");
         }
         let secs = |key: &str, file: Option<u64>, default: u64| -> Result<Duration> {
             Ok(Duration::from_secs(
@@ -144,6 +144,7 @@ impl Settings {
             ))
         };
         Ok(Self {
+            auth: crate::auth::AuthSettings::load(file.auth)?,
             listen,
             data_dir,
             region,

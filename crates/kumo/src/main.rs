@@ -1,6 +1,7 @@
 //! The `kumo` binary: `kumo serve` runs the platform; the other subcommands are a small client
 //! for deploying and invoking functions against a running server.
 
+mod auth;
 mod cli;
 mod config;
 mod serve;
@@ -57,6 +58,9 @@ enum Command {
         /// Environment variable KEY=VALUE (repeatable).
         #[arg(long = "env", value_parser = parse_kv)]
         env: Vec<(String, String)>,
+        /// Also give the function a URL (auth type NONE unless AWS_IAM is given) and print it.
+        #[arg(long, value_name = "AUTH_TYPE", num_args = 0..=1, default_missing_value = "NONE", value_parser = ["NONE", "AWS_IAM"])]
+        url: Option<String>,
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -90,6 +94,31 @@ struct Endpoint {
     /// Kumo's URL.
     #[arg(long, env = "KUMO_ENDPOINT", default_value = concat!("http://", "127.0.0.1:9900"))]
     endpoint: String,
+    /// Access key id to sign requests with (SigV4).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    access_key: Option<String>,
+    /// Secret access key to sign requests with.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Data directory of the server whose generated key to sign with (when no key is given;
+    /// ./kumo-data is tried last).
+    #[arg(long, env = "KUMO_SERVER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Region to sign for (any region is accepted by Kumo).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+}
+
+impl Endpoint {
+    /// A client of this endpoint that signs with the chosen credentials.
+    fn api(&self) -> Result<cli::Api> {
+        let credentials = auth::client_credentials(
+            self.access_key.clone(),
+            self.secret_key.clone(),
+            self.data_dir.as_deref(),
+        )?;
+        Ok(cli::Api::new(&self.endpoint)?.with_credentials(credentials, self.region.as_deref()))
+    }
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -136,9 +165,10 @@ fn run() -> Result<bool> {
             memory,
             timeout,
             env,
+            url,
             endpoint,
         } => {
-            let api = cli::Api::new(&endpoint.endpoint)?;
+            let api = endpoint.api()?;
             cli::deploy(
                 &api,
                 &cli::DeployArgs {
@@ -151,6 +181,9 @@ fn run() -> Result<bool> {
                     env: &env,
                 },
             )?;
+            if let Some(auth_type) = url {
+                cli::ensure_url(&api, &name, &auth_type)?;
+            }
             Ok(true)
         }
         Command::Invoke {
@@ -158,18 +191,13 @@ fn run() -> Result<bool> {
             payload,
             log,
             endpoint,
-        } => cli::invoke(
-            &cli::Api::new(&endpoint.endpoint)?,
-            &name,
-            payload.as_deref(),
-            log,
-        ),
+        } => cli::invoke(&endpoint.api()?, &name, payload.as_deref(), log),
         Command::List { endpoint } => {
-            cli::list(&cli::Api::new(&endpoint.endpoint)?)?;
+            cli::list(&endpoint.api()?)?;
             Ok(true)
         }
         Command::Delete { name, endpoint } => {
-            cli::delete(&cli::Api::new(&endpoint.endpoint)?, &name)?;
+            cli::delete(&endpoint.api()?, &name)?;
             Ok(true)
         }
     }

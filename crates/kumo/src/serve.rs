@@ -80,6 +80,20 @@ fn detect_runtimes(settings: &Settings) -> Vec<String> {
     names
 }
 
+/// A name for this server's cgroups, stable for its data directory, so that a restart finds
+/// (and cleans) what a crashed run of the same server left, and never another server's.
+fn instance_name(data_dir: &Path) -> Result<String> {
+    use std::hash::{Hash, Hasher};
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("while creating data directory {}", data_dir.display()))?;
+    let canonical = data_dir
+        .canonicalize()
+        .with_context(|| format!("while resolving {}", data_dir.display()))?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    canonical.hash(&mut hasher);
+    Ok(format!("{:016x}", hasher.finish()))
+}
+
 /// Checks that environments can be isolated; refuses to go on without isolation unless the
 /// operator said so explicitly.
 fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxConfig>> {
@@ -89,7 +103,8 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
     }
     match kumo_sandbox::probe() {
         Ok(cgroups) => {
-            let removed = kumo_sandbox::Cgroups::clean_leftovers(&cgroups);
+            let instance = instance_name(&settings.data_dir)?;
+            let removed = kumo_sandbox::Cgroups::clean_leftovers(&cgroups, &instance);
             if removed > 0 {
                 tracing::info!(removed, "removed environments left by a previous run");
             }
@@ -107,6 +122,7 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
                 uid_base: settings.sandbox_uid_base,
                 uid_count: settings.sandbox_uid_count,
                 cpu_hard_limit: settings.cpu_hard_limit,
+                instance,
                 outbound,
             }))
         }
@@ -122,6 +138,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     let data_dir = &settings.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("while creating data directory {}", data_dir.display()))?;
+    let auth = crate::auth::server_auth(&settings.auth, data_dir)?;
     let store = SqliteStore::open(&data_dir.join("kumo.db"))
         .with_context(|| format!("while opening the database in {}", data_dir.display()))?;
     let code = CodeStore::open(data_dir).context("while opening the code store")?;
@@ -161,7 +178,9 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         Arc::new(store.clone()),
         reserved_total,
     );
+    let urls: Arc<dyn kumo_store::UrlStore> = Arc::new(store.clone());
     let state = AppState {
+        urls,
         store: Arc::new(store),
         code,
         engine: engine.clone(),
@@ -170,7 +189,9 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         account_concurrency: settings.account_concurrency,
         runtimes: Arc::new(runtimes.clone()),
     };
-    let app = kumo_api::router(state);
+    let app = kumo_api::router(state.clone());
+    // Function URLs and SigV4 authentication stand in front of every route.
+    let app = kumo_api::front(app, state, auth);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("while binding {}", settings.listen))?;
@@ -185,6 +206,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let mut rx = stop_rx.clone();
         async move {

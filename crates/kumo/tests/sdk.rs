@@ -25,6 +25,8 @@ fn start_server() -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
+        .env("KUMO_AUTH_ACCESS_KEY_ID", "test")
+        .env("KUMO_AUTH_SECRET_ACCESS_KEY", "test")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -47,11 +49,15 @@ fn start_server() -> Server {
 }
 
 fn client(url: &str) -> aws_sdk_lambda::Client {
+    client_with_secret(url, "test")
+}
+
+fn client_with_secret(url: &str, secret: &str) -> aws_sdk_lambda::Client {
     let http = aws_smithy_http_client::Builder::new().build_http();
     let config = aws_sdk_lambda::Config::builder()
         .endpoint_url(url)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(Credentials::new("test", secret, None, None, "static"))
         .http_client(http)
         .build();
     aws_sdk_lambda::Client::from_conf(config)
@@ -128,4 +134,22 @@ async fn rust_sdk_creates_invokes_and_deletes_a_function() {
             .is_some_and(|e| e.is_resource_not_found_exception()),
         "expected ResourceNotFoundException, got {err:?}"
     );
+}
+
+#[tokio::test]
+async fn rust_sdk_with_a_wrong_secret_is_refused() {
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    let server = start_server();
+    let err = client_with_secret(&server.url, "not-the-secret")
+        .list_functions()
+        .send()
+        .await
+        .expect_err("a wrong secret is refused");
+    assert_eq!(err.code(), Some("InvalidSignatureException"), "{err:?}");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    client(&server.url)
+        .list_functions()
+        .send()
+        .await
+        .expect("the right key works");
 }

@@ -76,7 +76,17 @@ impl Cgroups {
                 "+memory +pids +cpu",
             )?;
         }
+        // `id` may be `instance/env`: each Kumo server keeps its environments under its own
+        // directory, so one server's cleanup never touches another's.
         let dirs: Vec<PathBuf> = parents.iter().map(|p| p.join(id)).collect();
+        for (parent, dir) in parents.iter().zip(&dirs) {
+            if let Some(up) = dir.parent().filter(|up| up != parent) {
+                fs::create_dir_all(up).map_err(io_err(format!("creating {}", up.display())))?;
+                if matches!(version, CgroupVersion::V2(_)) {
+                    write(&up.join("cgroup.subtree_control"), "+memory +pids +cpu")?;
+                }
+            }
+        }
         let cg = Self { version, dirs };
         for dir in &cg.dirs {
             fs::create_dir(dir).map_err(io_err(format!("creating {}", dir.display())))?;
@@ -175,11 +185,12 @@ impl Cgroups {
         }
     }
 
-    /// Removes the cgroups a previous run left behind (after a crash), killing their processes.
-    pub fn clean_leftovers(version: &CgroupVersion) -> usize {
+    /// Removes the cgroups a previous run of the same server instance left behind (after a
+    /// crash), killing their processes. Other instances' environments are left alone.
+    pub fn clean_leftovers(version: &CgroupVersion, instance: &str) -> usize {
         let mut removed = 0;
         for parent in Self::parents(version) {
-            let Ok(entries) = fs::read_dir(&parent) else {
+            let Ok(entries) = fs::read_dir(parent.join(instance)) else {
                 continue;
             };
             for entry in entries.flatten() {

@@ -6,7 +6,7 @@
 //! directory:
 //!
 //! ```text
-//! <data-dir>/kumo.db          SQLite in WAL mode: functions, log events
+//! <data-dir>/kumo.db          SQLite in WAL mode: functions, function URLs, log events
 //! <data-dir>/code/<sha>.zip   deployment packages, content-addressed by SHA-256
 //! <data-dir>/tasks/<sha>/     the same packages unpacked, shared read-only by environments
 //! ```
@@ -16,9 +16,11 @@
 
 pub mod code;
 mod sqlite;
+mod urls;
 
 pub use code::{CodeInfo, CodeStore};
 pub use sqlite::SqliteStore;
+pub use urls::UrlStore;
 
 use async_trait::async_trait;
 use kumo_types::{FunctionConfig, FunctionName};

@@ -11,11 +11,13 @@ mod function;
 mod limits;
 mod name;
 mod runtime;
+mod url;
 
 pub use function::{FunctionConfig, FunctionState};
 pub use limits::*;
 pub use name::{FunctionName, FunctionRef, Qualifier};
 pub use runtime::{Runtime, RuntimeFamily};
+pub use url::{is_url_id, Cors, FunctionUrlConfig, UrlAuthType, MAX_CORS_MAX_AGE};
 
 /// A value that breaks one of Lambda's rules.
 ///

@@ -154,7 +154,8 @@ public final class Bootstrap {
     }
 
     private static boolean isReflection(String className) {
-        return className.startsWith("jdk.internal.reflect.") || className.equals("java.lang.reflect.Method");
+        return className.startsWith("jdk.internal.reflect.") || className.startsWith("java.lang.reflect.")
+                || className.equals("java.lang.Class");
     }
 
     /** The task root first, then its lib/*.jar, then layer jars; the runtime's own classes come from the parent. */

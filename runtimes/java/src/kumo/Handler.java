@@ -59,7 +59,7 @@ abstract class Handler {
             };
         }
         if (RequestHandler.class.isAssignableFrom(cls)) {
-            JavaType[] types = Json.MAPPER.getTypeFactory().findTypeParameters(cls, RequestHandler.class);
+            JavaType[] types = Json.MAPPER.constructType(cls).findTypeParameters(RequestHandler.class);
             if (types == null || types.length != 2) {
                 throw new Fault(null, "Class " + cls.getName() + " does not implement RequestHandler with concrete type parameters", null);
             }
@@ -148,13 +148,14 @@ abstract class Handler {
                 }
             };
         }
-        JavaType inType = pojo >= 0 ? Json.MAPPER.getTypeFactory().constructType(g[pojo]) : null;
+        final boolean hasInput = pojo >= 0;
+        JavaType inType = hasInput ? Json.MAPPER.getTypeFactory().constructType(g[pojo]) : null;
         JavaType outType = Json.MAPPER.getTypeFactory().constructType(m.getGenericReturnType());
         return new Pojo(inType, outType) {
             @Override
             Object call(Object input, Context context) throws Throwable {
                 Object[] args = new Object[n];
-                if (pojo >= 0) {
+                if (hasInput) {
                     args[0] = input;
                 }
                 if (lastIsContext) {

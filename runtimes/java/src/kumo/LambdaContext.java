@@ -86,7 +86,7 @@ final class LambdaContext implements Context {
         try {
             return Json.MAPPER.readTree(value);
         } catch (IOException e) {
-            throw new Fault(e.getClass().getName(), "Unable to parse " + what + ": " + e.getOriginalMessage(), e);
+            throw new Fault(e.getClass().getName(), "Unable to parse " + what + ": " + e.getMessage(), e);
         }
     }
 

@@ -36,7 +36,7 @@ final class Train {
                 Deque<String> events = new ArrayDeque<>(List.of(run).subList(1, run.length));
                 Thread t = new Thread(() -> serve(server, events));
                 t.start();
-                Bootstrap.run("127.0.0.1:" + server.getLocalPort(), run[0], Train.class.getClassLoader());
+                Bootstrap.run("127.0.0.1:" + server.getLocalPort(), run[0], Bootstrap.customerClassLoader("."));
                 t.join();
             }
         }

@@ -1,0 +1,352 @@
+//! The front door of Kumo's listener: every request passes here before any route.
+//!
+//! - **Function URL requests** — by host name (`<url-id>.lambda-url.<region>.localhost[:port]`, any
+//!   host whose first two labels are a URL id and `lambda-url`) or by path
+//!   (`/urls/<url-id>/<path>` for clients that cannot set `Host`) — are served here: CORS
+//!   preflight, the `AWS_IAM` signature check, the payload format 2.0 event, the invocation and
+//!   Lambda's response mapping.
+//! - **Everything else** — the Lambda REST API, and any JSON 1.1 API (`POST /` with
+//!   `X-Amz-Target`) mounted on the same router — must carry a valid SigV4 signature when
+//!   [`Auth::SigV4`] is on, except the few [`PUBLIC_PATHS`]. A verified request goes on with its
+//!   body intact and a [`Caller`] extension.
+
+use crate::error::ApiError;
+use crate::sigv4::{AuthError, Caller, KeyRing};
+use crate::url_http::{apply_cors, event, is_preflight, map_result, UrlRequest};
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use kumo_engine::{Invocation, InvokeError};
+use kumo_types::{is_url_id, FunctionUrlConfig, UrlAuthType, MAX_SYNC_PAYLOAD};
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+/// How API callers are authenticated.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// Every request is served (`[auth] mode = "none"`, for local development).
+    Disabled,
+    /// Requests must be signed with one of these keys.
+    SigV4(KeyRing),
+}
+
+/// The largest body a signed API request may carry: CreateFunction sends a 50 MB zip as base64.
+pub const MAX_SIGNED_BODY: usize = 100 * 1024 * 1024;
+
+/// Served without a signature: Prometheus scrapes (`/metrics`), and code download links from
+/// GetFunction (`/kumo/code/<sha256>.zip`), whose SHA-256 only callers who could read the function
+/// know — they play the part of Lambda's presigned S3 links.
+pub const PUBLIC_PATHS: [&str; 2] = ["/metrics", "/kumo/code/"];
+
+fn is_public(path: &str) -> bool {
+    PUBLIC_PATHS
+        .iter()
+        .any(|p| path == *p || (p.ends_with('/') && path.starts_with(p)))
+}
+
+#[derive(Clone)]
+struct Front {
+    state: AppState,
+    auth: Auth,
+}
+
+/// Puts the front door before `api`: function URLs, then authentication.
+pub fn front(api: Router, state: AppState, auth: Auth) -> Router {
+    if let Auth::SigV4(keys) = &auth {
+        if keys.is_empty() {
+            tracing::warn!("SigV4 authentication has no keys: every API request will be refused");
+        }
+    }
+    Router::new()
+        .fallback_service(api)
+        .layer(middleware::from_fn_with_state(
+            Front { state, auth },
+            front_door,
+        ))
+}
+
+async fn front_door(State(front): State<Front>, req: Request, next: Next) -> Response {
+    if let Some(target) = url_target(&req) {
+        return serve_url(&front, target, req).await;
+    }
+    match &front.auth {
+        Auth::SigV4(keys) if !is_public(req.uri().path()) => match authenticate(keys, req).await {
+            Ok(req) => next.run(req).await,
+            Err(resp) => resp,
+        },
+        _ => next.run(req).await,
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLargeException",
+        format!("Request must be smaller than {limit} bytes"),
+    )
+}
+
+/// Verifies a request's signature; on success returns it with its body and a [`Caller`].
+async fn authenticate(keys: &KeyRing, req: Request) -> Result<Request, Response> {
+    let (mut parts, body) = req.into_parts();
+    let checked = keys
+        .precheck(&parts, SystemTime::now())
+        .map_err(|e| refused(&parts, e))?;
+    let body = axum::body::to_bytes(body, MAX_SIGNED_BODY)
+        .await
+        .map_err(|_| too_large(MAX_SIGNED_BODY).into_response())?;
+    let caller = checked
+        .verify(&parts, &body)
+        .map_err(|e| refused(&parts, e))?;
+    parts.extensions.insert(caller);
+    Ok(Request::from_parts(parts, Body::from(body)))
+}
+
+fn refused(parts: &Parts, e: AuthError) -> Response {
+    tracing::info!(method = %parts.method, path = parts.uri.path(), code = e.code, "request refused: {}", e.message);
+    e.into_response()
+}
+
+/// A request for a function URL: which URL, and the path inside it.
+struct UrlTarget {
+    url_id: String,
+    raw_path: String,
+}
+
+fn url_target(req: &Request) -> Option<UrlTarget> {
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let mut labels = host.split('.');
+    if let (Some(id), Some("lambda-url")) = (labels.next(), labels.next()) {
+        return Some(UrlTarget {
+            url_id: id.to_ascii_lowercase(),
+            raw_path: req.uri().path().to_owned(),
+        });
+    }
+    let rest = req.uri().path().strip_prefix("/urls/")?;
+    let (id, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    Some(UrlTarget {
+        url_id: id.to_owned(),
+        raw_path: path.to_owned(),
+    })
+}
+
+async fn serve_url(front: &Front, target: UrlTarget, req: Request) -> Response {
+    let state = &front.state;
+    let config = if is_url_id(&target.url_id) {
+        match state.urls.url_by_id(&target.url_id).await {
+            Ok(c) => c,
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
+        None
+    };
+    let Some(config) = config else {
+        return ApiError::not_found(format!("No function URL with id {:?}", target.url_id))
+            .into_response();
+    };
+    let (parts, body) = req.into_parts();
+    let preflight = config.cors.is_some() && is_preflight(&parts.method, &parts.headers);
+    let mut resp = if preflight {
+        StatusCode::OK.into_response()
+    } else {
+        invoke_url(front, &config, &target, &parts, body)
+            .await
+            .unwrap_or_else(IntoResponse::into_response)
+    };
+    if let Some(cors) = &config.cors {
+        apply_cors(cors, &parts.headers, resp.headers_mut(), preflight);
+    }
+    resp
+}
+
+fn throttle_or_platform(e: InvokeError) -> ApiError {
+    match e {
+        InvokeError::Throttled { reason } => {
+            let mut err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+            );
+            err.reason = Some(reason);
+            err
+        }
+        InvokeError::ShuttingDown => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceException",
+            "Kumo is shutting down; retry on another node",
+        ),
+        InvokeError::Platform(msg) => ApiError::service(msg),
+    }
+}
+
+fn bad_gateway() -> Response {
+    (
+        StatusCode::BAD_GATEWAY,
+        [("content-type", "text/plain; charset=utf-8")],
+        "Internal Server Error",
+    )
+        .into_response()
+}
+
+async fn invoke_url(
+    front: &Front,
+    config: &FunctionUrlConfig,
+    target: &UrlTarget,
+    parts: &Parts,
+    body: Body,
+) -> Result<Response, Response> {
+    let state = &front.state;
+    let checked = match (&front.auth, config.auth_type) {
+        (Auth::SigV4(keys), UrlAuthType::AwsIam) => {
+            let checked = keys
+                .precheck(parts, SystemTime::now())
+                .map_err(|e| refused(parts, e))?;
+            if checked.service() != "lambda" {
+                return Err(refused(
+                    parts,
+                    AuthError {
+                        code: "InvalidSignatureException",
+                        message: "Credential should be scoped to correct service: 'lambda'.".into(),
+                    },
+                ));
+            }
+            Some(checked)
+        }
+        _ => None,
+    };
+    let body: Bytes = axum::body::to_bytes(body, MAX_SYNC_PAYLOAD)
+        .await
+        .map_err(|_| too_large(MAX_SYNC_PAYLOAD).into_response())?;
+    let caller: Option<Caller> = match checked {
+        Some(c) => Some(c.verify(parts, &body).map_err(|e| refused(parts, e))?),
+        None => None,
+    };
+    let function = match state.store.get_function(&config.function).await {
+        Ok(f) => f,
+        Err(kumo_store::StoreError::NotFound(_)) => {
+            return Err(ApiError::not_found(format!(
+                "Function not found: {}",
+                state.function_arn(config.function.as_str())
+            ))
+            .into_response())
+        }
+        Err(e) => return Err(ApiError::from(e).into_response()),
+    };
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "127.0.0.1".to_owned(), |c| c.0.ip().to_string());
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let payload = event(&UrlRequest {
+        url_id: &config.url_id,
+        region: &state.region,
+        account_id: &state.account_id,
+        method: &parts.method,
+        version: parts.version,
+        raw_path: &target.raw_path,
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        source_ip: &source_ip,
+        body: &body,
+        request_id: &request_id,
+        now: time::OffsetDateTime::now_utc(),
+        caller: caller.as_ref(),
+    });
+    let inv = Invocation {
+        invoked_arn: state.function_arn(function.name.as_str()),
+        function,
+        payload: Bytes::from(payload.to_string()),
+        client_context: None,
+        trace_id: parts
+            .headers
+            .get("x-amzn-trace-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        tail_log: false,
+    };
+    let outcome = state
+        .engine
+        .invoke_as(inv, request_id)
+        .await
+        .map_err(|e| throttle_or_platform(e).into_response())?;
+    let mut resp = if outcome.function_error.is_some() {
+        bad_gateway()
+    } else {
+        match map_result(&outcome.payload) {
+            Ok(reply) => {
+                let mut resp = Response::new(Body::from(reply.body));
+                *resp.status_mut() = reply.status;
+                let h = resp.headers_mut();
+                for (name, value) in reply.headers {
+                    h.append(name, value);
+                }
+                resp
+            }
+            Err(why) => {
+                tracing::info!(function = %config.function, request_id = %outcome.request_id, "function URL result refused: {why}");
+                bad_gateway()
+            }
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&outcome.request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str, uri: &str) -> Option<(String, String)> {
+        let req = Request::builder()
+            .uri(uri)
+            .header("host", host)
+            .body(Body::empty())
+            .expect("request");
+        url_target(&req).map(|t| (t.url_id, t.raw_path))
+    }
+
+    #[test]
+    fn url_requests_are_recognised_by_host_or_path() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            target(
+                &format!("{id}.lambda-url.us-east-1.localhost:9900"),
+                "/a/b?x=1"
+            ),
+            Some((id.to_owned(), "/a/b".to_owned()))
+        );
+        assert_eq!(
+            target("127.0.0.1:9900", &format!("/urls/{id}/todos/1?x=1")),
+            Some((id.to_owned(), "/todos/1".to_owned()))
+        );
+        assert_eq!(
+            target("127.0.0.1:9900", &format!("/urls/{id}")),
+            Some((id.to_owned(), "/".to_owned()))
+        );
+        assert_eq!(target("127.0.0.1:9900", "/2015-03-31/functions"), None);
+        assert_eq!(target("lambda.us-east-1.localhost", "/urls"), None);
+    }
+
+    #[test]
+    fn only_listed_paths_are_public() {
+        assert!(is_public("/metrics"));
+        assert!(is_public("/kumo/code/abc.zip"));
+        assert!(!is_public("/metrics/x"));
+        assert!(!is_public("/kumo/usage"));
+        assert!(!is_public("/2015-03-31/functions"));
+    }
+}
