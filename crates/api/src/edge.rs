@@ -21,7 +21,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use kumo_engine::{Invocation, InvokeError};
+use kumo_engine::Invocation;
 use kumo_types::{is_url_id, FunctionUrlConfig, UrlAuthType, MAX_SYNC_PAYLOAD};
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -171,26 +171,6 @@ async fn serve_url(front: &Front, target: UrlTarget, req: Request) -> Response {
     resp
 }
 
-fn throttle_or_platform(e: InvokeError) -> ApiError {
-    match e {
-        InvokeError::Throttled { reason } => {
-            let mut err = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequestsException",
-                "Rate Exceeded.",
-            );
-            err.reason = Some(reason);
-            err
-        }
-        InvokeError::ShuttingDown => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceException",
-            "Kumo is shutting down; retry on another node",
-        ),
-        InvokeError::Platform(msg) => ApiError::service(msg),
-    }
-}
-
 fn bad_gateway() -> Response {
     (
         StatusCode::BAD_GATEWAY,
@@ -280,7 +260,7 @@ async fn invoke_url(
         .engine
         .invoke_as(inv, request_id)
         .await
-        .map_err(|e| throttle_or_platform(e).into_response())?;
+        .map_err(|e| ApiError::from(e).into_response())?;
     let mut resp = if outcome.function_error.is_some() {
         bad_gateway()
     } else {

@@ -101,6 +101,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<kumo_engine::InvokeError> for ApiError {
+    fn from(e: kumo_engine::InvokeError) -> Self {
+        use kumo_engine::InvokeError;
+        match e {
+            InvokeError::Throttled { reason } => {
+                let mut err = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequestsException",
+                    "Rate Exceeded.",
+                );
+                err.reason = Some(reason);
+                err
+            }
+            InvokeError::ShuttingDown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceException",
+                "Kumo is shutting down; retry on another node",
+            ),
+            InvokeError::Platform(msg) => Self::service(msg),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {

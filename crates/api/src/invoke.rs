@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use kumo_engine::{Invocation, InvokeError};
+use kumo_engine::Invocation;
 use kumo_types::MAX_SYNC_PAYLOAD;
 use std::collections::HashMap;
 
@@ -95,23 +95,7 @@ pub async fn invoke(
         trace_id: header(&headers, "x-amzn-trace-id").map(str::to_owned),
         tail_log,
     };
-    let outcome = state.engine.invoke(inv).await.map_err(|e| match e {
-        InvokeError::Throttled { reason } => {
-            let mut err = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequestsException",
-                "Rate Exceeded.",
-            );
-            err.reason = Some(reason);
-            err
-        }
-        InvokeError::ShuttingDown => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceException",
-            "Kumo is shutting down; retry on another node",
-        ),
-        InvokeError::Platform(msg) => ApiError::service(msg),
-    })?;
+    let outcome = state.engine.invoke(inv).await?;
     let mut resp = (StatusCode::OK, outcome.payload).into_response();
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
