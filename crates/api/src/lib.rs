@@ -12,8 +12,11 @@
 
 mod edge;
 mod error;
+mod events_api;
 mod functions;
 mod invoke;
+pub mod json11;
+mod logs_api;
 pub mod sigv4;
 mod url_http;
 mod urls;
@@ -92,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/2021-10-31/functions/{name}/urls", get(urls::list))
         .route("/kumo/code/{file}", get(f::download_code))
+        .route("/", post(json11::dispatch))
         .fallback(unknown_route)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(add_request_id))
