@@ -9,7 +9,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mkdir -p "${1:-$here/out}" && cd "${1:-$here/out}" && pwd)"
-java_home="$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")"
+java_home="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
 jackson=/usr/share/java
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

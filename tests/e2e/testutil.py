@@ -157,6 +157,8 @@ class KumoServer:
         self._stderr = open(self.stderr_path, "wb")
         self.stdout_lines = []
         env = dict(os.environ)
+        # Every server of the suite shares one build of the compiled runtimes (Java, C#).
+        env.setdefault("KUMO_RUNTIMES_BUILD_DIR", os.path.join(REPO_ROOT, "target", "kumo-runtimes"))
         if self.test_credentials:
             env.setdefault("KUMO_AUTH_ACCESS_KEY_ID", TEST_KEY)
             env.setdefault("KUMO_AUTH_SECRET_ACCESS_KEY", TEST_SECRET)

@@ -17,6 +17,27 @@ pub struct RuntimeCommands {
     pub node: PathBuf,
     /// Directory holding `python/bootstrap.py` and `node/bootstrap.mjs`.
     pub bootstrap_dir: PathBuf,
+    /// `java17`, when this machine has a JDK.
+    pub java: Option<JavaRuntime>,
+    /// `dotnet8` (on Mono), when this machine has Mono.
+    pub dotnet: Option<DotnetRuntime>,
+}
+
+/// The JVM and the directory holding `kumo-runtime.jar` and its class-data-sharing archives:
+/// `kumo.jsa` for this path, `kumo-sandbox.jsa` for `/var/runtime/java` where sandboxed
+/// environments see it (an archive is only valid at the class path it was made with).
+#[derive(Debug, Clone)]
+pub struct JavaRuntime {
+    pub java: PathBuf,
+    pub dir: PathBuf,
+}
+
+/// Mono and the directory holding `KumoBootstrap.exe` and `Amazon.Lambda.Core.dll`, seen by
+/// sandboxed environments at `/var/runtime/dotnet`.
+#[derive(Debug, Clone)]
+pub struct DotnetRuntime {
+    pub mono: PathBuf,
+    pub dir: PathBuf,
 }
 
 /// How environments are isolated; `None` in the engine config runs bare processes.
@@ -148,29 +169,14 @@ impl Env {
         }
         let (logs, write_end) = LogCapture::start().map_err(platform).map_err(cleanup)?;
 
-        let (program, args): (PathBuf, Vec<PathBuf>) = match function.runtime.family() {
-            RuntimeFamily::Python => (
-                commands.python.clone(),
-                vec![
-                    "-S".into(),
-                    "-u".into(),
-                    layout.runtime_dir.join("python/bootstrap.py"),
-                ],
-            ),
-            RuntimeFamily::Node => (
-                commands.node.clone(),
-                vec![layout.runtime_dir.join("node/bootstrap.mjs")],
-            ),
-            _ => {
-                if !task_dir.join("bootstrap").is_file() {
-                    return Err(cleanup(StartError::InvalidEntrypoint(format!(
-                        "Couldn't find valid bootstrap(s): [{}]",
-                        layout.task_root.join("bootstrap").display()
-                    ))));
-                }
-                (layout.task_root.join("bootstrap"), Vec::new())
-            }
-        };
+        let (program, args) = command(
+            function,
+            task_dir,
+            &layout,
+            commands,
+            isolation.is_some(),
+        )
+        .map_err(cleanup)?;
 
         let vars = environment(function, &layout, region, &log_stream);
         let stderr = write_end.try_clone().map_err(platform).map_err(cleanup)?;
@@ -342,6 +348,84 @@ fn prepare_isolation(
 }
 
 /// What the sandbox of a function's environment looks like.
+/// The program and arguments that start `function`'s runtime.
+fn command(
+    function: &FunctionConfig,
+    task_dir: &Path,
+    layout: &Layout,
+    commands: &RuntimeCommands,
+    sandboxed: bool,
+) -> Result<(PathBuf, Vec<PathBuf>), StartError> {
+    let unavailable = || {
+        StartError::Platform(format!(
+            "the {} runtime is not available on this node",
+            function.runtime.as_str()
+        ))
+    };
+    // An executable of the package: `bootstrap` for OS-only runtimes, the handler for `go1.x`.
+    let executable = |name: &str| {
+        if name.is_empty() || name.contains("..") || !task_dir.join(name).is_file() {
+            return Err(StartError::InvalidEntrypoint(format!(
+                "Couldn't find valid bootstrap(s): [{}]",
+                layout.task_root.join(name).display()
+            )));
+        }
+        Ok((layout.task_root.join(name), Vec::new()))
+    };
+    match function.runtime.family() {
+        RuntimeFamily::Python => Ok((
+            commands.python.clone(),
+            vec![
+                "-S".into(),
+                "-u".into(),
+                layout.runtime_dir.join("python/bootstrap.py"),
+            ],
+        )),
+        RuntimeFamily::Node => Ok((
+            commands.node.clone(),
+            vec![layout.runtime_dir.join("node/bootstrap.mjs")],
+        )),
+        RuntimeFamily::Java => {
+            let rt = commands.java.as_ref().ok_or_else(unavailable)?;
+            let (dir, archive) = if sandboxed {
+                (layout.runtime_dir.join("java"), "kumo-sandbox.jsa")
+            } else {
+                (rt.dir.clone(), "kumo.jsa")
+            };
+            // The heap gets 85% of the memory size; the rest is metaspace, code and stacks.
+            let heap_kb = u64::from(function.memory_mb) * 1024 * 85 / 100;
+            let args = [
+                "-XX:+UseSerialGC".to_owned(),
+                "-XX:TieredStopAtLevel=1".into(),
+                "-XX:-UsePerfData".into(),
+                "-Xshare:auto".into(),
+                format!("-XX:SharedArchiveFile={}", dir.join(archive).display()),
+                "-Xlog:cds=off,cds+dynamic=off".into(),
+                format!("-XX:MaxHeapSize={heap_kb}k"),
+                "-cp".into(),
+                dir.join("kumo-runtime.jar").display().to_string(),
+                "kumo.Bootstrap".into(),
+            ];
+            Ok((rt.java.clone(), args.into_iter().map(PathBuf::from).collect()))
+        }
+        RuntimeFamily::Dotnet => {
+            let rt = commands.dotnet.as_ref().ok_or_else(unavailable)?;
+            let dir = if sandboxed {
+                layout.runtime_dir.join("dotnet")
+            } else {
+                rt.dir.clone()
+            };
+            Ok((
+                rt.mono.clone(),
+                vec!["--debug".into(), dir.join("KumoBootstrap.exe")],
+            ))
+        }
+        RuntimeFamily::Go => executable(&function.handler),
+        RuntimeFamily::Ruby => Err(unavailable()),
+        RuntimeFamily::Provided => executable("bootstrap"),
+    }
+}
+
 fn sandbox_spec(
     id: &str,
     f: &FunctionConfig,
@@ -380,6 +464,19 @@ fn sandbox_spec(
         target: "/var/runtime".into(),
         writable: false,
     });
+    // The compiled runtimes, on mount points inside /var/runtime.
+    let compiled = match f.runtime.family() {
+        RuntimeFamily::Java => commands.java.as_ref().map(|rt| (&rt.dir, "java")),
+        RuntimeFamily::Dotnet => commands.dotnet.as_ref().map(|rt| (&rt.dir, "dotnet")),
+        _ => None,
+    };
+    if let Some((dir, sub)) = compiled {
+        binds.push(Bind {
+            source: dir.clone(),
+            target: Path::new("/var/runtime").join(sub),
+            writable: false,
+        });
+    }
     let memory_bytes = u64::from(f.memory_mb) * 1024 * 1024;
     // Lambda: 1,769 MB buys one vCPU.
     let cpu_shares = (u64::from(f.memory_mb) * 1024 / 1769).max(2);

@@ -25,5 +25,6 @@ mod pool;
 mod runtime_api;
 
 pub use pool::{
-    Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, RuntimeCommands, SandboxConfig,
+    DotnetRuntime, Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, JavaRuntime,
+    RuntimeCommands, SandboxConfig,
 };

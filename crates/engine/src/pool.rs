@@ -1,7 +1,7 @@
 //! The engine: admission (throttling), environment pools, and the life of one invocation.
 
 use crate::env::{Env, StartError};
-pub use crate::env::{RuntimeCommands, SandboxConfig};
+pub use crate::env::{DotnetRuntime, JavaRuntime, RuntimeCommands, SandboxConfig};
 use crate::logs::now_ms;
 use crate::runtime_api::{Pending, Phase, RuntimeReply};
 use axum::body::Bytes;

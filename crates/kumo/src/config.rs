@@ -53,6 +53,12 @@ pub struct LimitsSection {
 pub struct RuntimesSection {
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
+    /// The JDK 17 that builds and runs `java17` functions.
+    pub java_home: Option<PathBuf>,
+    /// The Mono that runs `dotnet8` functions (`mcs` next to it builds the bootstrap).
+    pub mono: Option<PathBuf>,
+    /// Where the compiled runtime bootstraps are built and kept (default: `<data dir>/runtime-build`).
+    pub build_dir: Option<PathBuf>,
 }
 
 /// Validated settings of `kumo serve`.
@@ -68,6 +74,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub python: PathBuf,
     pub node: PathBuf,
+    pub java_home: PathBuf,
+    pub mono: PathBuf,
+    pub runtime_build_dir: PathBuf,
     pub sandbox_uid_base: u32,
     pub sandbox_uid_count: u32,
     pub cpu_hard_limit: bool,
@@ -116,6 +125,10 @@ impl Settings {
             .or_else(|| env_var("KUMO_SERVER_DATA_DIR").map(PathBuf::from))
             .or(file.server.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let runtime_build_dir = env_var("KUMO_RUNTIMES_BUILD_DIR")
+            .map(PathBuf::from)
+            .or(file.runtimes.build_dir.clone())
+            .unwrap_or_else(|| data_dir.join("runtime-build"));
         let region = env_var("KUMO_SERVER_REGION")
             .or(file.server.region)
             .unwrap_or_else(|| "us-east-1".into());
@@ -173,6 +186,15 @@ impl Settings {
                 .map(PathBuf::from)
                 .or(file.runtimes.node)
                 .unwrap_or_else(|| PathBuf::from("/usr/bin/node")),
+            java_home: env_var("KUMO_RUNTIMES_JAVA_HOME")
+                .map(PathBuf::from)
+                .or(file.runtimes.java_home)
+                .unwrap_or_else(|| PathBuf::from("/usr/lib/jvm/java-17-openjdk-amd64")),
+            mono: env_var("KUMO_RUNTIMES_MONO")
+                .map(PathBuf::from)
+                .or(file.runtimes.mono)
+                .unwrap_or_else(|| PathBuf::from("/usr/bin/mono")),
+            runtime_build_dir,
             sandbox_uid_base: env_parse("KUMO_SANDBOX_UID_BASE")?
                 .or(file.sandbox.uid_base)
                 .unwrap_or(200_000),

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod config;
+mod runtimes;
 mod serve;
 
 use anyhow::{Context, Result};

@@ -9,77 +9,6 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
-const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.mjs");
-
-/// Writes the managed runtimes' bootstraps into the data directory.
-fn install_bootstraps(dir: &Path) -> Result<()> {
-    for (rel, text) in [
-        ("python/bootstrap.py", PYTHON_BOOTSTRAP),
-        ("node/bootstrap.mjs", NODE_BOOTSTRAP),
-    ] {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("while creating {}", parent.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("while writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Runs `program args` and returns its trimmed stdout.
-fn probe(program: &Path, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .env_clear()
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// The runtime names this machine can run, found by asking the interpreters themselves.
-fn detect_runtimes(settings: &Settings) -> Vec<String> {
-    let mut names = vec![
-        "provided".to_owned(),
-        "provided.al2".into(),
-        "provided.al2023".into(),
-    ];
-    if let Some(minor) = probe(
-        &settings.python,
-        &[
-            "-S",
-            "-c",
-            "import sys; print(sys.version_info[0], sys.version_info[1])",
-        ],
-    ) {
-        if let Some(("3", minor)) = minor.split_once(' ') {
-            // The host's Python serves its own version and the project's reference version.
-            names.push(format!("python3.{minor}"));
-            if minor != "11" {
-                names.push("python3.11".into());
-            }
-        }
-    } else {
-        tracing::warn!(python = %settings.python.display(), "no usable Python interpreter; python runtimes disabled");
-    }
-    if let Some(major) = probe(
-        &settings.node,
-        &["-p", "process.versions.node.split('.')[0]"],
-    ) {
-        names.push(format!("nodejs{major}.x"));
-        if major != "20" {
-            names.push("nodejs20.x".into());
-        }
-    } else {
-        tracing::warn!(node = %settings.node.display(), "no usable Node.js; node runtimes disabled");
-    }
-    names.sort();
-    names
-}
-
 /// A name for this server's cgroups, stable for its data directory, so that a restart finds
 /// (and cleans) what a crashed run of the same server left, and never another server's.
 fn instance_name(data_dir: &Path) -> Result<String> {
@@ -143,11 +72,8 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         .with_context(|| format!("while opening the database in {}", data_dir.display()))?;
     let code = CodeStore::open(data_dir).context("while opening the code store")?;
     let runtime_dir = data_dir.join("runtime");
-    install_bootstraps(&runtime_dir)?;
-    let runtimes = detect_runtimes(&settings);
-    if runtimes.len() <= 3 {
-        tracing::warn!("only custom runtimes are available on this machine");
-    }
+    let prepared = crate::runtimes::prepare(&settings, &runtime_dir, sandbox.is_some())?;
+    let runtimes = prepared.names.clone();
 
     let none = kumo_types::FunctionName::parse("-").ok();
     let reserved_total = match &none {
@@ -168,6 +94,8 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
             commands: RuntimeCommands {
                 python: settings.python.clone(),
                 node: settings.node.clone(),
+                java: prepared.java,
+                dotnet: prepared.dotnet,
                 bootstrap_dir: runtime_dir
                     .canonicalize()
                     .context("while resolving the runtime directory")?,
