@@ -1,13 +1,18 @@
 package kumo;
 
 import java.io.ByteArrayOutputStream;
+import java.io.BufferedOutputStream;
 import java.io.File;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.MalformedURLException;
 import java.net.URL;
 import java.net.URLClassLoader;
+import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,6 +30,7 @@ public final class Bootstrap {
     private Bootstrap() {}
 
     public static void main(String[] args) {
+        utf8StandardStreams();
         String taskRoot = System.getenv("LAMBDA_TASK_ROOT");
         if (taskRoot == null || taskRoot.isEmpty()) {
             taskRoot = System.getProperty("user.dir");
@@ -33,6 +39,20 @@ public final class Bootstrap {
         Thread.currentThread().setContextClassLoader(loader);
         run(System.getenv("AWS_LAMBDA_RUNTIME_API"), System.getenv("_HANDLER"), loader);
         System.exit(1);
+    }
+
+    /**
+     * The function log is UTF-8 whatever the locale: without a usable LANG locale the JVM would
+     * encode System.out and System.err as ASCII and write '?' for every other character.
+     */
+    static void utf8StandardStreams() {
+        if (StandardCharsets.UTF_8.equals(Charset.defaultCharset())) {
+            return;
+        }
+        System.setOut(new PrintStream(
+                new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 8192), true,
+                StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8));
     }
 
     /** Loads the handler and serves invocations; returns when the Runtime API fails. */
