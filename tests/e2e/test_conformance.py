@@ -25,6 +25,7 @@ from testutil import (
     ROLE,
     decode_log,
     function_arn,
+    kumo,
     make_zip,
     unique_name,
 )
@@ -58,6 +59,7 @@ class Row:
     sources: tuple = ()  # other paths (repo-relative) whose content the zip depends on
     handled_type: str = HANDLED
     trace_key: str | None = "stackTrace"  # where the error document keeps a stack trace
+    frame: str = ""  # what the stack trace shows of the function's own code
     handled_has_trace: bool = True  # a returned (not thrown) error has no trace
     crash_type: str = ""
     crash_exits: bool = False  # the runtime process exits after an unhandled crash
@@ -74,6 +76,7 @@ NO_BOOTSTRAP = {"README.txt": "no bootstrap here\n"}
 RUNTIMES = [
     Row(
         "python", "python3.11", "app.handler", "python",
+        frame="/var/task/app.py",
         crash_type="IndexError",
         init_type="ConformanceInitError",
         load_errors=(
@@ -85,6 +88,7 @@ RUNTIMES = [
     ),
     Row(
         "node", "nodejs20.x", "index.handler", "node",
+        frame="/var/task/index.mjs",
         trace_key="trace",
         crash_type="TypeError",
         init_type="ConformanceInitError",
@@ -96,6 +100,7 @@ RUNTIMES = [
     ),
     Row(
         "java", "java17", "conformance.Handler::handleRequest", "java",
+        frame="conformance.Handler.handleRequest(Handler.java:",
         sources=("runtimes/java/api", "runtimes/java/build.sh"),
         handled_type="conformance.ConformanceError",
         crash_type="java.lang.NullPointerException",
@@ -111,6 +116,7 @@ RUNTIMES = [
     ),
     Row(
         "dotnet", "dotnet8", "Conformance::Conformance.Function::Handler", "dotnet",
+        frame="Conformance.Function.Handler",
         sources=("runtimes/dotnet/Amazon.Lambda.Core", "runtimes/dotnet/build.sh"),
         crash_type="NullReferenceException",
         # the static constructor's exception arrives wrapped, as in .NET (its own type is the cause)
@@ -129,6 +135,7 @@ RUNTIMES = [
     ),
     Row(
         "go", "go1.x", "bootstrap", "go",
+        frame="main.go",
         sources=("runtimes/go",),
         handled_has_trace=False,
         crash_type="boundsError",
@@ -141,6 +148,7 @@ RUNTIMES = [
     ),
     Row(
         "go-al2023", "provided.al2023", "bootstrap", "go",
+        frame="main.go",
         sources=("runtimes/go",),
         handled_has_trace=False,
         crash_type="boundsError",
@@ -166,6 +174,7 @@ RUNTIMES = [
     ),
     Row(
         "awslambdaric", "provided.al2023", "app.handler", "awslambdaric",
+        frame="/var/task/app.py",
         sources=("tests/e2e/conformance/python",),
         crash_type="IndexError",
         init_type="ConformanceInitError",
@@ -374,6 +383,7 @@ def test_handled_error(lam, fns, row):
     assert err.get("errorMessage") == message, err
     if row.trace_key and row.handled_has_trace:
         assert isinstance(err.get(row.trace_key), list) and err[row.trace_key], err
+        assert row.frame in json.dumps(err[row.trace_key]), err
     assert "END RequestId:" in log and "REPORT RequestId:" in log, log
     if row.logs_errors:
         assert token in log, f"the error is not in the function's log:\n{log}"
@@ -390,6 +400,7 @@ def test_unhandled_crash(lam, fns, row):
     assert err.get("errorMessage"), err
     if row.trace_key:
         assert isinstance(err.get(row.trace_key), list) and err[row.trace_key], err
+        assert row.frame in json.dumps(err[row.trace_key]), err
     assert_log_frame(log, request_id(resp))
     assert (row.crash_log or row.crash_type) in log, f"the crash is not in the function's log:\n{log}"
     if row.crash_exits:
@@ -531,3 +542,57 @@ def test_handler_cannot_be_loaded(lam, fns, row, case):
             assert err.get("errorType") == case.error_type, err
         assert case.message in err.get("errorMessage", ""), err
 
+
+
+# --------------------------------------------------------------------------- examples
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    id: str
+    dir: str  # under examples/
+    runtime: str
+    handler: str
+    expect: dict  # subset of the answer to {"name": "Ada"}
+    build: bool = False  # has a build.sh writing build/, which is what gets deployed
+
+
+EXAMPLES = [
+    Example("python", "python/hello", "python3.11", "app.handler", {"message": "hello Ada"}),
+    Example("node", "node/hello", "nodejs20.x", "index.handler", {"message": "hello Ada"}),
+    Example("java", "java/hello", "java17", "example.Hello::handleRequest",
+            {"message": "Hello, Ada!"}, build=True),
+    Example("dotnet", "dotnet/hello", "dotnet8", "Hello::Hello.Function::FunctionHandler",
+            {"Message": "Hello, Ada!"}, build=True),
+    Example("go", "go/hello", "provided.al2023", "bootstrap", {"message": "Hello, Ada!"}, build=True),
+    Example("go1.x", "go/hello", "go1.x", "bootstrap", {"message": "Hello, Ada!"}, build=True),
+    Example("provided", "provided/hello", "provided.al2023", "function.handler",
+            {"message": "Hello from bash!", "event": {"name": "Ada"}}),
+    Example("rust", "rust/hello", "provided.al2023", "bootstrap", {"message": "Hello, Ada!"}, build=True),
+]
+
+_example_builds = {}
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=[e.id for e in EXAMPLES])
+def test_example_hello_deploys_and_answers(server, ex):
+    """The flow of examples/<runtime>/hello/README.md: build, `kumo deploy`, `kumo invoke`."""
+    src = os.path.join(REPO_ROOT, "examples", ex.dir)
+    target = src
+    if ex.build:
+        target = os.path.join(src, "build")
+        if ex.dir not in _example_builds:
+            env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(REPO_ROOT, "target", "conformance"))
+            res = subprocess.run([os.path.join(src, "build.sh")], capture_output=True, text=True,
+                                 timeout=900, env=env, stdin=subprocess.DEVNULL)
+            _example_builds[ex.dir] = res
+        res = _example_builds[ex.dir]
+        assert res.returncode == 0, f"examples/{ex.dir}/build.sh failed:\n{res.stdout}\n{res.stderr}"
+    name = unique_name(f"hello-{ex.id.replace('.', '')}")
+    res = kumo("deploy", target, "--name", name, "--runtime", ex.runtime, "--handler", ex.handler,
+               "--endpoint", server.url)
+    assert res.returncode == 0, f"kumo deploy failed:\n{res.stdout}\n{res.stderr}"
+    res = kumo("invoke", name, "--payload", '{"name":"Ada"}', "--endpoint", server.url)
+    assert res.returncode == 0, f"kumo invoke failed:\n{res.stdout}\n{res.stderr}"
+    out = json.loads(res.stdout)
+    assert {k: out.get(k) for k in ex.expect} == ex.expect, out
