@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -239,8 +241,10 @@ class Builds:
         if not os.path.isfile(path):
             os.makedirs(ZIP_CACHE, exist_ok=True)
             script = os.path.join(CONF_DIR, row.build, "build.sh")
+            # pip (for awslambdaric) from the interpreter running the tests, which has it
+            env = dict(os.environ, CONFORMANCE_PIP_PYTHON=sys.executable)
             res = subprocess.run([script, path], capture_output=True, text=True, timeout=900,
-                                 stdin=subprocess.DEVNULL)
+                                 stdin=subprocess.DEVNULL, env=env)
             if res.returncode != 0:
                 return (f"building the {row.build} conformance function failed "
                         f"({script} exited {res.returncode}):\n{res.stdout}\n{res.stderr}")
@@ -596,3 +600,13 @@ def test_example_hello_deploys_and_answers(server, ex):
     assert res.returncode == 0, f"kumo invoke failed:\n{res.stdout}\n{res.stderr}"
     out = json.loads(res.stdout)
     assert {k: out.get(k) for k in ex.expect} == ex.expect, out
+
+
+def test_go_runtime_package_tests():
+    """runtimes/go's own tests (handler signatures against an in-process Runtime API, event shapes)."""
+    go = shutil.which("go")
+    assert go, "missing 'go': install the Debian package golang-go"
+    env = dict(os.environ, GOPROXY="off", GOFLAGS="-mod=mod", CGO_ENABLED="0")
+    res = subprocess.run([go, "test", "./..."], cwd=os.path.join(REPO_ROOT, "runtimes", "go"),
+                         capture_output=True, text=True, timeout=600, env=env, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, f"go test failed:\n{res.stdout}\n{res.stderr}"
