@@ -401,6 +401,8 @@ fn command(
                 "-Xshare:auto".into(),
                 format!("-XX:SharedArchiveFile={}", dir.join(archive).display()),
                 "-Xlog:cds=off,cds+dynamic=off".into(),
+                // The host may lack the en_US.UTF-8 locale LANG names; Lambda's JVM is UTF-8.
+                "-Dfile.encoding=UTF-8".into(),
                 format!("-XX:MaxHeapSize={heap_kb}k"),
                 "-cp".into(),
                 dir.join("kumo-runtime.jar").display().to_string(),

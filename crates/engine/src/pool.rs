@@ -421,6 +421,7 @@ impl Engine {
         let start = Instant::now();
         let deadline_ms = now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         let (reply_tx, reply_rx) = oneshot::channel();
+        let delivered = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let dispatched = env
             .api
             .dispatch(Pending {
@@ -431,6 +432,7 @@ impl Engine {
                 client_context: inv.client_context.clone(),
                 trace_id: inv.trace_id.clone(),
                 reply: reply_tx,
+                delivered: Arc::clone(&delivered),
             })
             .await;
         if !dispatched {
@@ -457,6 +459,17 @@ impl Engine {
             Some(end) => end,
             None => End::Exited(exit_reason(&env).await),
         };
+        if matches!(end, End::Exited(_))
+            && init_ms.is_none()
+            && !delivered.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            // A warm environment whose runtime exited after its previous invocation, before
+            // fetching this one (e.g. a runtime that exits after reporting a crash): the
+            // invocation never reached it, so it runs on another environment.
+            debug!(env = %env.id, "warm environment had exited; retrying on another");
+            drop(env);
+            return Box::pin(self.run(inv, request_id)).await;
+        }
         let duration = start.elapsed().as_secs_f64() * 1000.0;
         let max_memory_mb = env.max_memory_mb();
         let (payload, function_error, status, keep) = match end {

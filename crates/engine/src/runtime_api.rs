@@ -24,6 +24,8 @@ pub struct Pending {
     pub client_context: Option<String>,
     pub trace_id: Option<String>,
     pub reply: oneshot::Sender<RuntimeReply>,
+    /// Set when the runtime has fetched the invocation with `/next`.
+    pub delivered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How the runtime answered an invocation.
@@ -176,6 +178,8 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         put("lambda-runtime-trace-id", t);
     }
     put("content-type", "application/json");
+    p.delivered
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     *shared
         .current
         .lock()
