@@ -143,7 +143,7 @@ RUNTIMES = [
         crash_type="boundsError",
         crash_exits=True,
         init_type="Runtime.ExitError",
-        init_message="exit status 2",
+        init_message="Runtime exited with error: exit status 2",
         load_errors=(
             LoadError("executable", "missing", "Runtime.InvalidEntrypoint", "missing"),
         ),
@@ -156,7 +156,7 @@ RUNTIMES = [
         crash_type="boundsError",
         crash_exits=True,
         init_type="Runtime.ExitError",
-        init_message="exit status 2",
+        init_message="Runtime exited with error: exit status 2",
         provided=True,
     ),
     Row(
@@ -167,7 +167,7 @@ RUNTIMES = [
         crash_log="panicked",
         logs_errors=False,  # lambda_runtime reports errors through `tracing` only
         init_type="Runtime.ExitError",
-        init_message="exit status 1",
+        init_message="Runtime exited with error: exit status 1",
         provided=True,
         load_errors=(
             LoadError("bootstrap", "bootstrap", "Runtime.InvalidEntrypoint", "bootstrap",
@@ -337,6 +337,12 @@ def assert_log_frame(log, rid):
     return start, end
 
 
+def assert_platform_message(err, rid):
+    """Errors the platform itself reports (Runtime.*, Sandbox.*) name the request, as on Lambda."""
+    if err.get("errorType", "").startswith(("Runtime.ExitError", "Runtime.InvalidEntrypoint", "Sandbox.")):
+        assert err.get("errorMessage", "").startswith(f"RequestId: {rid} Error: "), err
+
+
 def assert_same_environment(lam, name, token):
     """The tmp file written before still holds `token`: the environment was kept."""
     _, out, _ = invoke_ok(lam, name, {"op": "tmp"}, tail=False)
@@ -441,9 +447,10 @@ def test_process_exit(lam, fns, row):
 def test_init_failure(lam, fns, row):
     name = fns.get(row, "initfail", env={"CONF_INIT_FAIL": "1"})
     for _ in range(2):  # init is tried again on the next invoke, and fails the same way
-        _, err, log = invoke_fail(lam, name, {"op": "count"})
+        resp, err, log = invoke_fail(lam, name, {"op": "count"})
         assert err.get("errorType") == row.init_type, err
         assert row.init_message in err.get("errorMessage", ""), err
+        assert_platform_message(err, request_id(resp))
         assert INIT_REASON in json.dumps(err) + log, f"the init failure's reason is neither in {err} nor in:\n{log}"
     fns.lam.update_function_configuration(
         FunctionName=name, Environment={"Variables": {"CONF_VAR": CONF_VAR}}
@@ -539,7 +546,8 @@ def test_static_init_runs_once_per_environment(lam, fns, row):
 def test_handler_cannot_be_loaded(lam, fns, row, case):
     name = fns.create(row, f"conf-{row.id}-load", files=case.files, handler=case.handler)
     for _ in range(2):
-        _, err, _ = invoke_fail(lam, name, {"op": "count"})
+        resp, err, _ = invoke_fail(lam, name, {"op": "count"})
+        assert_platform_message(err, request_id(resp))
         if case.error_type is None:
             assert "errorType" not in err, err
         else:
