@@ -618,3 +618,17 @@ def test_go_runtime_package_tests():
     res = subprocess.run([go, "test", "./..."], cwd=os.path.join(REPO_ROOT, "runtimes", "go"),
                          capture_output=True, text=True, timeout=600, env=env, stdin=subprocess.DEVNULL)
     assert res.returncode == 0, f"go test failed:\n{res.stdout}\n{res.stderr}"
+
+
+def test_missing_toolchain_fails_naming_the_debian_package(tmp_path):
+    """A build without its toolchain fails loudly with the package to install, never skips."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "basename", "mkdir"):
+        os.symlink(shutil.which(tool), bin_dir / tool)
+    res = subprocess.run(["/bin/bash", os.path.join(CONF_DIR, "go", "build.sh"), str(tmp_path / "go.zip")],
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                         env={"PATH": str(bin_dir), "CONFORMANCE_WORK": str(tmp_path / "work")})
+    assert res.returncode == 3, (res.returncode, res.stdout, res.stderr)
+    assert "missing 'go': install the Debian package golang-go" in res.stderr
+    assert not (tmp_path / "go.zip").exists()
