@@ -452,6 +452,7 @@ def test_init_failure(lam, fns, row):
         assert row.init_message in err.get("errorMessage", ""), err
         assert_platform_message(err, request_id(resp))
         assert INIT_REASON in json.dumps(err) + log, f"the init failure's reason is neither in {err} nor in:\n{log}"
+        assert re.search(r"INIT_REPORT Init Duration: \d+(\.\d+)? ms\s+Phase: init\s+Status: error", log), log
     fns.lam.update_function_configuration(
         FunctionName=name, Environment={"Variables": {"CONF_VAR": CONF_VAR}}
     )

@@ -209,12 +209,12 @@ def test_dry_run(lam, echo_fns):
     assert http_status(ei.value) == 404
 
 
-def test_event_invocation_type_is_a_clear_error(lam, echo_fns):
-    with pytest.raises(ClientError) as ei:
-        lam.invoke(FunctionName=echo_fns["python"], InvocationType="Event", Payload=b"{}")
-    assert http_status(ei.value) >= 400
-    assert error_code(ei.value)
-    assert ei.value.response["ResponseMetadata"]["HTTPHeaders"].get("x-amzn-errortype")
+def test_event_invocation_type_is_accepted_with_202(lam, echo_fns):
+    # What happens to the event afterwards is tested in test_async.py.
+    resp = lam.invoke(FunctionName=echo_fns["python"], InvocationType="Event", Payload=b"{}")
+    assert resp["StatusCode"] == 202
+    assert resp["Payload"].read() == b""
+    assert resp["ResponseMetadata"]["HTTPHeaders"].get("x-amzn-requestid")
 
 
 def test_invoke_missing_function(lam):

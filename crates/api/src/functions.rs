@@ -245,15 +245,7 @@ fn apply_config(state: &AppState, f: &mut FunctionConfig, input: &ConfigInput) -
     {
         return Err(ApiError::unsupported("FileSystemConfigs"));
     }
-    if input
-        .dead_letter_config
-        .as_ref()
-        .and_then(|d| d.get("TargetArn"))
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(ApiError::unsupported("DeadLetterConfig"));
-    }
+    crate::event_config::dead_letter_target(state, input.dead_letter_config.as_ref())?;
     if input.image_config.is_some() {
         return Err(ApiError::unsupported("ImageConfig"));
     }
@@ -332,11 +324,12 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
     f.code_sha256_hex = info.sha256_hex;
     f.code_size = info.size;
     state.store.create_function(&f).await?;
+    let dlq = input.config.dead_letter_config.as_ref();
+    crate::event_config::store_dead_letter(&state, &f.name, dlq).await?;
     tracing::info!(function = %f.name, "function created");
-    Ok(json(
-        StatusCode::CREATED,
-        function_configuration(&state, &f),
-    ))
+    let mut doc = function_configuration(&state, &f);
+    crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    Ok(json(StatusCode::CREATED, doc))
 }
 
 #[derive(Deserialize)]
@@ -357,8 +350,10 @@ pub async fn get(
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
+    let mut doc = function_configuration(&state, &f);
+    crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
     let mut body = j!({
-        "Configuration": function_configuration(&state, &f),
+        "Configuration": doc,
         "Code": {
             "RepositoryType": "S3",
             "Location": format!("http://{host}/kumo/code/{}.zip", f.code_sha256_hex),
@@ -380,7 +375,9 @@ pub async fn get_configuration(
 ) -> ApiResult<Response> {
     let name = resolve_name(&state, &raw, q.qualifier.as_deref())?;
     let f = load(&state, &name).await?;
-    Ok(json(StatusCode::OK, function_configuration(&state, &f)))
+    let mut doc = function_configuration(&state, &f);
+    crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    Ok(json(StatusCode::OK, doc))
 }
 
 pub async fn list(
@@ -480,8 +477,12 @@ pub async fn update_configuration(
     f.last_modified_ms = now_ms();
     f.revision_id = new_revision();
     state.store.replace_function(&f, &expected).await?;
+    let dlq = input.dead_letter_config.as_ref();
+    crate::event_config::store_dead_letter(&state, &f.name, dlq).await?;
     state.engine.retire(f.name.as_str(), Some(&f.revision_id));
-    Ok(json(StatusCode::OK, function_configuration(&state, &f)))
+    let mut doc = function_configuration(&state, &f);
+    crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    Ok(json(StatusCode::OK, doc))
 }
 
 pub async fn delete(

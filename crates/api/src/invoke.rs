@@ -63,14 +63,8 @@ pub async fn invoke(
         )
     })?;
     let function = load(&state, &name).await?;
-    match invocation_type {
-        "DryRun" => return Ok(StatusCode::NO_CONTENT.into_response()),
-        "Event" => {
-            return Err(ApiError::invalid_parameter(
-                "Asynchronous invocation (InvocationType Event) is not supported by Kumo yet; use RequestResponse",
-            ))
-        }
-        _ => {}
+    if invocation_type == "DryRun" {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
     if !payload.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&payload).is_err() {
         return Err(ApiError::invalid_content(
@@ -87,12 +81,24 @@ pub async fn invoke(
     } else {
         state.function_arn(name.as_str())
     };
+    let trace_id = header(&headers, "x-amzn-trace-id").map(str::to_owned);
+    if invocation_type == "Event" {
+        return crate::dispatch::accept(
+            &state,
+            &function,
+            invoked_arn,
+            payload,
+            client_context,
+            trace_id,
+        )
+        .await;
+    }
     let inv = Invocation {
         function,
         invoked_arn,
         payload,
         client_context,
-        trace_id: header(&headers, "x-amzn-trace-id").map(str::to_owned),
+        trace_id,
         tail_log,
     };
     let outcome = state.engine.invoke(inv).await?;

@@ -10,12 +10,15 @@
 //! and verifies SigV4 signatures ([`sigv4`]) on everything else, per the signer's service, so
 //! that JSON 1.1 APIs merged into the same router are covered too.
 
+pub mod dispatch;
 mod edge;
 mod error;
+mod event_config;
 mod events_api;
 mod functions;
 mod invoke;
 pub mod json11;
+pub mod schedule;
 mod logs_api;
 pub mod sigv4;
 mod url_http;
@@ -46,6 +49,8 @@ pub struct AppState {
     pub runtimes: Arc<Vec<String>>,
     /// Function URL configurations.
     pub urls: Arc<dyn UrlStore>,
+    /// Asynchronous invocation: event queue, rules, dispatcher wake-ups.
+    pub events: dispatch::Events,
 }
 
 impl AppState {
@@ -95,6 +100,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/2021-10-31/functions/{name}/urls", get(urls::list))
         .route("/kumo/code/{file}", get(f::download_code))
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            put(event_config::put)
+                .post(event_config::update)
+                .get(event_config::get)
+                .delete(event_config::delete),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(event_config::list),
+        )
+        .route(
+            "/kumo/functions/{name}/dead-letters",
+            get(event_config::dead_letters),
+        )
+        .route(
+            "/kumo/functions/{name}/dead-letters/replay",
+            post(event_config::replay),
+        )
         .route("/", post(json11::dispatch))
         .fallback(unknown_route)
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -18,6 +18,7 @@ pub struct FileConfig {
     pub runtimes: RuntimesSection,
     pub sandbox: SandboxSection,
     pub auth: crate::auth::AuthSection,
+    pub events: crate::events::EventsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +83,8 @@ pub struct Settings {
     pub cpu_hard_limit: bool,
     pub outbound_network: bool,
     pub auth: crate::auth::AuthSettings,
+    /// Timing of asynchronous retries and schedules.
+    pub events: kumo_api::dispatch::AsyncSettings,
 }
 
 fn env_var(key: &str) -> Option<String> {
@@ -158,6 +161,7 @@ impl Settings {
         };
         Ok(Self {
             auth: crate::auth::AuthSettings::load(file.auth)?,
+            events: file.events.load()?,
             listen,
             data_dir,
             region,

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod config;
+mod events;
 mod runtimes;
 mod serve;
 
@@ -84,6 +85,40 @@ enum Command {
     },
     /// Delete a function.
     Delete {
+        name: String,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Show or re-queue the events of a function that failed for good (its dead-letter store).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Run a function on a schedule: `rate(5 minutes)` or `cron(0 12 * * ? *)` (UTC).
+    Schedule {
+        name: String,
+        expression: String,
+        /// Fixed JSON event to send instead of the "Scheduled Event" document.
+        #[arg(long)]
+        input: Option<String>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List a function's dead letters.
+    List {
+        name: String,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Queue a function's dead letters again (as new events) and empty the store.
+    Replay {
         name: String,
         #[command(flatten)]
         endpoint: Endpoint,
@@ -199,6 +234,32 @@ fn run() -> Result<bool> {
         }
         Command::Delete { name, endpoint } => {
             cli::delete(&endpoint.api()?, &name)?;
+            Ok(true)
+        }
+        Command::Dlq {
+            action:
+                DlqAction::List {
+                    name,
+                    json,
+                    endpoint,
+                },
+        } => {
+            events::dlq_list(&endpoint.api()?, &name, json)?;
+            Ok(true)
+        }
+        Command::Dlq {
+            action: DlqAction::Replay { name, endpoint },
+        } => {
+            events::dlq_replay(&endpoint.api()?, &name)?;
+            Ok(true)
+        }
+        Command::Schedule {
+            name,
+            expression,
+            input,
+            endpoint,
+        } => {
+            events::schedule(&endpoint.api()?, &name, &expression, input.as_deref())?;
             Ok(true)
         }
     }

@@ -107,6 +107,11 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         reserved_total,
     );
     let urls: Arc<dyn kumo_store::UrlStore> = Arc::new(store.clone());
+    let events = kumo_api::dispatch::Events::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        settings.events.clone(),
+    );
     let state = AppState {
         urls,
         store: Arc::new(store),
@@ -116,8 +121,11 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         account_id: settings.account_id.clone(),
         account_concurrency: settings.account_concurrency,
         runtimes: Arc::new(runtimes.clone()),
+        events,
     };
     let app = kumo_api::router(state.clone());
+    // Queued events (including those a crash left running) and schedules start running now.
+    let workers = kumo_api::dispatch::start(state.clone());
     // Function URLs and SigV4 authentication stand in front of every route.
     let app = kumo_api::front(app, state, auth);
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -145,6 +153,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     shutdown_signal().await?;
     tracing::info!("shutting down: finishing running invocations");
     let _ = stop_tx.send(true);
+    workers.stop().await;
     // In-flight requests (and their invocations) get the grace period; then everything stops.
     let grace = settings.shutdown_grace;
     let drained = tokio::time::timeout(grace, server).await;

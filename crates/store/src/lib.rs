@@ -15,10 +15,16 @@
 //! transaction or a file renamed into place. This crate holds no HTTP and no process logic.
 
 pub mod code;
+mod events;
 mod sqlite;
+mod rules;
 mod urls;
 
 pub use code::{CodeInfo, CodeStore};
+pub use events::{
+    DeadLetter, EventInvokeConfig, EventQueue, NewEvent, QueueStats, QueuedEvent, Retry,
+};
+pub use rules::{Rule, RuleDeletion, RuleStore, Target};
 pub use sqlite::SqliteStore;
 pub use urls::UrlStore;
 

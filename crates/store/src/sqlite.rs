@@ -38,6 +38,8 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         crate::urls::create_schema(&conn)?;
+        crate::events::create_schema(&conn)?;
+        crate::rules::create_schema(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -1,0 +1,581 @@
+//! Asynchronous invocation (`InvocationType: Event`): acceptance, the dispatcher, retries,
+//! destinations and dead letters.
+//!
+//! [`accept`] stores the event in the [`EventQueue`] (a committed transaction) and only then
+//! answers 202. The dispatcher ([`start`]) claims due events per function, no more at a time than
+//! the function's reserved concurrency (or the account's concurrency), and runs each through the
+//! same [`Engine::invoke_as`](kumo_engine::Engine::invoke_as) path as a synchronous invoke, with
+//! the event id as request id on every attempt. How an attempt ends decides what follows, as in
+//! Lambda:
+//!
+//! - success: the event is done; an `OnSuccess` destination function gets the invocation record;
+//! - function error: retried after `retry_delay`, then twice that, up to `MaximumRetryAttempts`
+//!   (default 2); then it has failed (`RetriesExhausted`);
+//! - throttle or platform error: retried with a doubling delay for as long as the event is younger
+//!   than `MaximumEventAgeInSeconds` (default 6 h); then it has failed (`EventAgeExceeded`).
+//!
+//! A failed event goes, in the transaction that removes it from the queue, to the `OnFailure`
+//! destination function (the invocation record), to the function's `DeadLetterConfig` target
+//! function (the original event) and always to the function's built-in dead-letter store
+//! (`kumo dlq list|replay`). Events left running by a crash are queued again at start, so every
+//! accepted event runs at least once.
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kumo_engine::{Invocation, InvokeError, InvokeOutcome};
+use kumo_store::{
+    DeadLetter, EventInvokeConfig, EventQueue, NewEvent, QueuedEvent, Retry, RuleStore, StoreError,
+};
+use kumo_types::{FunctionConfig, FunctionName};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// Largest payload of an `Event` invocation (Lambda: 1 MB).
+pub const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
+/// Lambda's default `MaximumRetryAttempts`.
+pub const DEFAULT_MAX_RETRY_ATTEMPTS: u32 = 2;
+/// Lambda's default `MaximumEventAgeInSeconds` (6 hours).
+pub const DEFAULT_MAX_EVENT_AGE_SECS: u32 = 21_600;
+
+/// Timing of retries and schedules.
+#[derive(Debug, Clone)]
+pub struct AsyncSettings {
+    /// Wait before the first retry after a function error; the second waits twice as long
+    /// (Lambda: 1 minute, then 2 minutes).
+    pub retry_delay: Duration,
+    /// First wait after a throttle or platform error, doubling up to `throttle_max_delay`
+    /// (Lambda: 1 second up to 5 minutes).
+    pub throttle_delay: Duration,
+    pub throttle_max_delay: Duration,
+    /// Accept `rate(N second[s])` schedules. EventBridge's smallest rate is one minute; this is
+    /// for tests and demonstrations only.
+    pub allow_second_rates: bool,
+}
+
+impl Default for AsyncSettings {
+    fn default() -> Self {
+        Self {
+            retry_delay: Duration::from_secs(60),
+            throttle_delay: Duration::from_secs(1),
+            throttle_max_delay: Duration::from_secs(300),
+            allow_second_rates: false,
+        }
+    }
+}
+
+/// The asynchronous side of Kumo as the handlers see it. Cheap to clone.
+#[derive(Clone)]
+pub struct Events {
+    pub queue: Arc<dyn EventQueue>,
+    pub rules: Arc<dyn RuleStore>,
+    pub settings: AsyncSettings,
+    wake: Arc<Notify>,
+    rules_changed: Arc<Notify>,
+}
+
+impl Events {
+    pub fn new(
+        queue: Arc<dyn EventQueue>,
+        rules: Arc<dyn RuleStore>,
+        settings: AsyncSettings,
+    ) -> Self {
+        Self {
+            queue,
+            rules,
+            settings,
+            wake: Arc::new(Notify::new()),
+            rules_changed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Events accepted and not yet at their end (for metrics).
+    pub async fn depth(&self) -> kumo_store::Result<u64> {
+        self.queue.depth().await
+    }
+
+    /// Age of the oldest event not yet at its end (for metrics).
+    pub async fn oldest_age(&self) -> kumo_store::Result<Option<Duration>> {
+        self.queue.oldest_age().await
+    }
+
+    /// Tells the dispatcher that events were queued.
+    pub(crate) fn wake_dispatcher(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Tells the scheduler that rules changed.
+    pub(crate) fn rules_changed(&self) {
+        self.rules_changed.notify_one();
+    }
+
+    pub(crate) fn rules_notify(&self) -> &Notify {
+        &self.rules_changed
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `2019-11-14T18:16:05.568Z`
+pub(crate) fn iso_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default()
+}
+
+/// The name of a function of this account and region from its ARN (unqualified or `$LATEST`).
+pub(crate) fn function_from_arn(state: &AppState, arn: &str) -> Option<FunctionName> {
+    let rest = arn.strip_prefix(&format!(
+        "arn:aws:lambda:{}:{}:function:",
+        state.region, state.account_id
+    ))?;
+    let name = match rest.split_once(':') {
+        None => rest,
+        Some((name, "$LATEST")) => name,
+        Some(_) => return None,
+    };
+    FunctionName::parse(name).ok()
+}
+
+/// Queues an `Event` invocation and answers 202 once it is stored.
+pub(crate) async fn accept(
+    state: &AppState,
+    function: &FunctionConfig,
+    invoked_arn: String,
+    payload: Bytes,
+    client_context: Option<String>,
+    trace_id: Option<String>,
+) -> ApiResult<Response> {
+    if payload.len() > MAX_ASYNC_PAYLOAD {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            format!(
+                "{} byte payload is too large for the Event invocation type (limit {MAX_ASYNC_PAYLOAD} bytes)",
+                payload.len()
+            ),
+        ));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    state
+        .events
+        .queue
+        .enqueue(vec![NewEvent {
+            id: id.clone(),
+            function: function.name.to_string(),
+            invoked_arn,
+            payload: payload.to_vec(),
+            client_context,
+            trace_id,
+            enqueued_ms: now,
+            due_ms: now,
+        }])
+        .await?;
+    state.events.wake_dispatcher();
+    debug!(function = %function.name, request_id = %id, "event queued");
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    Ok(resp)
+}
+
+/// The running dispatcher and scheduler.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops claiming events and firing rules. Events still running stay claimed in the store
+    /// unless they end before the engine stops; the next start queues them again.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// Starts the dispatcher and the scheduler on the current runtime.
+pub fn start(state: AppState) -> Workers {
+    let (stop, rx) = watch::channel(false);
+    let handles = vec![
+        tokio::spawn(dispatcher(state.clone(), rx.clone())),
+        tokio::spawn(crate::schedule::scheduler(state, rx)),
+    ];
+    Workers { stop, handles }
+}
+
+type Running = Arc<Mutex<HashMap<String, u32>>>;
+
+fn running_of(running: &Running, function: &str) -> u32 {
+    running
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(function)
+        .copied()
+        .unwrap_or(0)
+}
+
+async fn dispatcher(state: AppState, mut stop: watch::Receiver<bool>) {
+    match state.events.queue.recover().await {
+        Ok(0) => {}
+        Ok(n) => info!(
+            events = n,
+            "queued again the events that were running when Kumo stopped"
+        ),
+        Err(e) => warn!(error = %e, "could not recover running events"),
+    }
+    let running: Running = Arc::default();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let wake = Arc::clone(&state.events.wake);
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = now_ms();
+        let mut wait = Duration::from_secs(5);
+        if let Err(e) = dispatch_due(&state, &running, now).await {
+            warn!(error = %e, "dispatching queued events failed");
+            wait = Duration::from_secs(1);
+        }
+        if let Ok(Some(next)) = state.events.queue.next_due_after(now).await {
+            let until = Duration::from_millis(u64::try_from(next - now).unwrap_or(0));
+            wait = wait.min(until);
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn dispatch_due(state: &AppState, running: &Running, now: i64) -> kumo_store::Result<()> {
+    let queue = &state.events.queue;
+    for function in queue.due_functions(now).await? {
+        let Ok(name) = FunctionName::parse(&function) else {
+            queue.discard_function(&function).await?;
+            continue;
+        };
+        let config = match state.store.get_function(&name).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound(_)) => {
+                let n = queue.discard_function(&function).await?;
+                warn!(function, events = n, "dropped events of a deleted function");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        // Reserved concurrency 0 still lets one attempt through, to be throttled and age out.
+        let limit = config
+            .reserved_concurrency
+            .unwrap_or(state.account_concurrency)
+            .max(1);
+        let busy = running_of(running, &function);
+        if busy >= limit {
+            continue;
+        }
+        let claimed = queue.claim(&function, now, (limit - busy).min(64)).await?;
+        for event in claimed {
+            *running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(function.clone())
+                .or_default() += 1;
+            let (state, running, config) = (state.clone(), Arc::clone(running), config.clone());
+            tokio::spawn(async move {
+                let function = event.function.clone();
+                run_event(&state, config, event).await;
+                {
+                    let mut r = running
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some(n) = r.get_mut(&function) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            r.remove(&function);
+                        }
+                    }
+                }
+                state.events.wake_dispatcher();
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn run_event(state: &AppState, function: FunctionConfig, event: QueuedEvent) {
+    let inv = Invocation {
+        function,
+        invoked_arn: event.invoked_arn.clone(),
+        payload: Bytes::from(event.payload.clone()),
+        client_context: event.client_context.clone(),
+        trace_id: event.trace_id.clone(),
+        tail_log: false,
+    };
+    let result = state.engine.invoke_as(inv, event.id.clone()).await;
+    let id = event.id.clone();
+    if let Err(e) = settle(state, event, result).await {
+        // The event stays claimed; the next start of Kumo queues it again.
+        warn!(request_id = %id, error = %e, "could not record the end of an event");
+    }
+}
+
+/// Decides what follows an attempt and stores it.
+async fn settle(
+    state: &AppState,
+    event: QueuedEvent,
+    result: Result<InvokeOutcome, InvokeError>,
+) -> kumo_store::Result<()> {
+    let queue = &state.events.queue;
+    let settings = &state.events.settings;
+    let config = queue
+        .get_event_config(&event.function)
+        .await?
+        .unwrap_or_else(|| EventInvokeConfig {
+            function: event.function.clone(),
+            max_retry_attempts: None,
+            max_event_age_secs: None,
+            on_success: None,
+            on_failure: None,
+            last_modified_ms: 0,
+        });
+    let max_retries = config
+        .max_retry_attempts
+        .unwrap_or(DEFAULT_MAX_RETRY_ATTEMPTS);
+    let max_age_ms = i64::from(
+        config
+            .max_event_age_secs
+            .unwrap_or(DEFAULT_MAX_EVENT_AGE_SECS),
+    ) * 1000;
+    let now = now_ms();
+    match result {
+        Ok(outcome) if outcome.function_error.is_none() => {
+            let invokes = event.invoke_count + 1;
+            let mut follow_ups = Vec::new();
+            if let Some(dest) = &config.on_success {
+                let record = record(state, &event, "Success", invokes, Ending::Ran(&outcome));
+                follow_ups.extend(destination_event(state, dest, record.to_string(), now));
+            }
+            queue.complete(&event.id, follow_ups, None).await
+        }
+        Ok(outcome) => {
+            let attempts = event.attempts + 1;
+            let invokes = event.invoke_count + 1;
+            if attempts > max_retries {
+                return fail(
+                    state,
+                    &config,
+                    &event,
+                    "RetriesExhausted",
+                    invokes,
+                    Ending::Ran(&outcome),
+                )
+                .await;
+            }
+            let due = now + ms(settings.retry_delay) * i64::from(attempts);
+            if due - event.enqueued_ms > max_age_ms {
+                return fail(
+                    state,
+                    &config,
+                    &event,
+                    "EventAgeExceeded",
+                    invokes,
+                    Ending::Ran(&outcome),
+                )
+                .await;
+            }
+            debug!(request_id = %event.id, attempts, "function error; retrying");
+            queue
+                .retry(
+                    &event.id,
+                    Retry {
+                        due_ms: due,
+                        attempts,
+                        invoke_count: invokes,
+                        throttles: event.throttles,
+                    },
+                )
+                .await
+        }
+        // The process is stopping: the event stays claimed and runs again after the restart.
+        Err(InvokeError::ShuttingDown) => Ok(()),
+        Err(e) => {
+            let throttles = event.throttles + 1;
+            let shift = (throttles - 1).min(20);
+            let delay = ms(settings.throttle_delay)
+                .saturating_mul(1 << shift)
+                .min(ms(settings.throttle_max_delay));
+            let due = now + delay;
+            if due - event.enqueued_ms > max_age_ms {
+                let status = if matches!(e, InvokeError::Throttled { .. }) {
+                    429
+                } else {
+                    500
+                };
+                return fail(
+                    state,
+                    &config,
+                    &event,
+                    "EventAgeExceeded",
+                    event.invoke_count,
+                    Ending::Refused(status),
+                )
+                .await;
+            }
+            debug!(request_id = %event.id, error = %e, "attempt refused; retrying");
+            queue
+                .retry(
+                    &event.id,
+                    Retry {
+                        due_ms: due,
+                        attempts: event.attempts,
+                        invoke_count: event.invoke_count,
+                        throttles,
+                    },
+                )
+                .await
+        }
+    }
+}
+
+/// How the last attempt of an event ended.
+enum Ending<'a> {
+    Ran(&'a InvokeOutcome),
+    /// Never reached the function (throttled: 429, platform error: 500).
+    Refused(u16),
+}
+
+fn json_or_string(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// The invocation record Lambda sends to destinations.
+fn record(
+    state: &AppState,
+    event: &QueuedEvent,
+    condition: &str,
+    invoke_count: u32,
+    ending: Ending<'_>,
+) -> Value {
+    let (response_context, response_payload) = match ending {
+        Ending::Ran(o) => {
+            let mut ctx = json!({"statusCode": 200, "executedVersion": o.executed_version});
+            if let Some(fe) = o.function_error {
+                ctx["functionError"] = json!(fe);
+            }
+            let payload = if o.payload.is_empty() {
+                Value::Null
+            } else {
+                json_or_string(&o.payload)
+            };
+            (ctx, payload)
+        }
+        Ending::Refused(status) => (
+            json!({"statusCode": status, "executedVersion": "$LATEST"}),
+            Value::Null,
+        ),
+    };
+    let mut record = json!({
+        "version": "1.0",
+        "timestamp": iso_ms(now_ms()),
+        "requestContext": {
+            "requestId": event.id,
+            "functionArn": format!("{}:$LATEST", state.function_arn(&event.function)),
+            "condition": condition,
+            "approximateInvokeCount": invoke_count,
+        },
+        "requestPayload": json_or_string(&event.payload),
+        "responseContext": response_context,
+    });
+    if !response_payload.is_null() {
+        record["responsePayload"] = response_payload;
+    }
+    record
+}
+
+/// An asynchronous invocation of the function `arn` names, if it names one of ours.
+fn destination_event(state: &AppState, arn: &str, payload: String, now: i64) -> Option<NewEvent> {
+    let Some(name) = function_from_arn(state, arn) else {
+        warn!(
+            destination = arn,
+            "destination is not a function of this Kumo; skipped"
+        );
+        return None;
+    };
+    Some(NewEvent {
+        id: uuid::Uuid::new_v4().to_string(),
+        function: name.to_string(),
+        invoked_arn: state.function_arn(name.as_str()),
+        payload: payload.into_bytes(),
+        client_context: None,
+        trace_id: None,
+        enqueued_ms: now,
+        due_ms: now,
+    })
+}
+
+async fn fail(
+    state: &AppState,
+    config: &EventInvokeConfig,
+    event: &QueuedEvent,
+    condition: &str,
+    invoke_count: u32,
+    ending: Ending<'_>,
+) -> kumo_store::Result<()> {
+    let now = now_ms();
+    let record = record(state, event, condition, invoke_count, ending).to_string();
+    let mut follow_ups = Vec::new();
+    if let Some(dest) = &config.on_failure {
+        follow_ups.extend(destination_event(state, dest, record.clone(), now));
+    }
+    if let Some(target) = state
+        .events
+        .queue
+        .dead_letter_target(&event.function)
+        .await?
+    {
+        let original = String::from_utf8_lossy(&event.payload).into_owned();
+        follow_ups.extend(destination_event(state, &target, original, now));
+    }
+    info!(function = %event.function, request_id = %event.id, condition, "event failed");
+    let dead_letter = DeadLetter {
+        seq: 0,
+        function: event.function.clone(),
+        request_id: event.id.clone(),
+        invoked_arn: event.invoked_arn.clone(),
+        payload: event.payload.clone(),
+        record,
+        enqueued_ms: event.enqueued_ms,
+        failed_ms: now,
+    };
+    state
+        .events
+        .queue
+        .complete(&event.id, follow_ups, Some(dead_letter))
+        .await
+}
