@@ -75,10 +75,15 @@ async fn front_door(State(front): State<Front>, req: Request, next: Next) -> Res
         return serve_url(&front, target, req).await;
     }
     match &front.auth {
-        Auth::SigV4(keys) if !is_public(req.uri().path()) => match authenticate(keys, req).await {
-            Ok(req) => next.run(req).await,
-            Err(resp) => resp,
-        },
+        Auth::SigV4(keys)
+            if !is_public(req.uri().path())
+                || (req.uri().path() == "/metrics" && !front.state.telemetry.metrics_public) =>
+        {
+            match authenticate(keys, req).await {
+                Ok(req) => next.run(req).await,
+                Err(resp) => resp,
+            }
+        }
         _ => next.run(req).await,
     }
 }

@@ -20,13 +20,18 @@ mod invoke;
 pub mod json11;
 pub mod schedule;
 mod logs_api;
+mod metrics;
 pub mod sigv4;
 mod url_http;
 mod urls;
+mod usage;
 mod wire;
 
 pub use edge::{front, Auth, MAX_SIGNED_BODY, PUBLIC_PATHS};
 pub use error::{ApiError, ApiResult};
+pub use logs_api::{spawn_log_janitor, LogLimits};
+pub use metrics::Telemetry;
+pub use usage::{dollars_to_pico, parse_time, Pricing};
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +54,8 @@ pub struct AppState {
     pub runtimes: Arc<Vec<String>>,
     /// Function URL configurations.
     pub urls: Arc<dyn UrlStore>,
+    /// Log queries, usage records, prices and metrics settings.
+    pub telemetry: Telemetry,
     /// Asynchronous invocation: event queue, rules, dispatcher wake-ups.
     pub events: dispatch::Events,
 }
@@ -100,6 +107,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/2021-10-31/functions/{name}/urls", get(urls::list))
         .route("/kumo/code/{file}", get(f::download_code))
+        .route("/kumo/usage", get(usage::usage))
+        .route("/metrics", get(metrics::metrics))
         .route(
             "/2019-09-25/functions/{name}/event-invoke-config",
             put(event_config::put)

@@ -21,6 +21,7 @@
 
 mod env;
 mod logs;
+pub mod metrics;
 mod pool;
 mod runtime_api;
 

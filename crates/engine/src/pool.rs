@@ -99,6 +99,8 @@ struct Inner {
     /// Process groups of every live environment, killed at shutdown.
     live: Arc<Mutex<HashSet<u32>>>,
     idle_changed: Notify,
+    /// Metrics and usage records.
+    observer: crate::metrics::Observer,
 }
 
 /// The execution engine. Cheap to clone.
@@ -163,6 +165,7 @@ impl Engine {
             }),
             live: Arc::default(),
             idle_changed: Notify::new(),
+            observer: crate::metrics::Observer::default(),
         });
         let weak = Arc::downgrade(&inner);
         let period = (inner.config.idle_timeout / 4)
@@ -204,6 +207,31 @@ impl Engine {
             }
         };
         drop(stale);
+    }
+
+    /// The engine's metrics, for hooks elsewhere (queue depth, log store).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.observer.metrics
+    }
+
+    /// Writes one usage record per invocation (and per throttle) to `usage` from now on.
+    pub fn attach_usage_store(&self, usage: Arc<dyn kumo_store::UsageStore>) {
+        let _ = self.inner.observer.usage.set(usage);
+    }
+
+    /// Prometheus text of every metric, with concurrency and environment gauges read now.
+    pub fn render_metrics(&self) -> String {
+        let starting = self.inner.observer.metrics.starting();
+        let pools: Vec<(String, u32, usize)> = {
+            let st = self.inner.lock();
+            st.pools
+                .iter()
+                .map(|(name, p)| (name.clone(), p.busy, p.idle.len()))
+                .collect()
+        };
+        self.inner.observer.metrics.render(|m| {
+            crate::metrics::set_pool_gauges(m, &pools, &starting);
+        })
     }
 
     /// Number of environments (busy, idle) per function, for tests and metrics.
@@ -353,10 +381,29 @@ impl Engine {
         inv: Invocation,
         request_id: String,
     ) -> Result<InvokeOutcome, InvokeError> {
-        let admission = self.admit(&inv.function)?;
+        let function = inv.function.name.to_string();
+        let memory_mb = inv.function.memory_mb;
+        let start_ms = now_ms();
         let span = tracing::info_span!("invoke", function = %inv.function.name, version = "$LATEST", request_id = %request_id);
-        let result = self.run(inv, request_id).instrument(span).await;
+        let admission = match self.admit(&inv.function) {
+            Ok(a) => a,
+            Err(InvokeError::Throttled { reason }) => {
+                let obs = &self.inner.observer;
+                obs.throttled(&function, memory_mb, &request_id, reason, start_ms)
+                    .instrument(span)
+                    .await;
+                return Err(InvokeError::Throttled { reason });
+            }
+            Err(e) => return Err(e),
+        };
+        let result = self.run(inv, request_id).instrument(span.clone()).await;
         drop(admission);
+        if let Ok(outcome) = &result {
+            let obs = &self.inner.observer;
+            obs.finished(&function, memory_mb, start_ms, outcome)
+                .instrument(span)
+                .await;
+        }
         result
     }
 
@@ -367,6 +414,7 @@ impl Engine {
         let mut env = match self.take_idle(f) {
             Some(env) => env,
             None => {
+                let _starting = self.inner.observer.metrics.start_guard(f.name.as_str());
                 let task_dir = self.inner.code.task_dir(&f.code_sha256_hex);
                 let cfg = &self.inner.config;
                 let started = Env::start(

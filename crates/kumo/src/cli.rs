@@ -68,7 +68,7 @@ fn sign(request: &mut reqwest::blocking::Request, c: &Credentials, region: &str)
 }
 
 pub struct Api {
-    client: Client,
+    pub(crate) client: Client,
     endpoint: String,
     /// Signs every request (SigV4) when set.
     credentials: Option<Credentials>,
@@ -105,11 +105,11 @@ impl Api {
         self
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.endpoint)
     }
 
-    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<Response> {
+    pub(crate) fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<Response> {
         let mut request = req.build().context("while building the request")?;
         if let Some(c) = &self.credentials {
             sign(&mut request, c, &self.region)?;
@@ -124,7 +124,7 @@ impl Api {
 }
 
 /// Turns an error response into a readable error.
-fn check(resp: Response) -> Result<Value> {
+pub(crate) fn check(resp: Response) -> Result<Value> {
     let status = resp.status();
     let code = resp
         .headers()

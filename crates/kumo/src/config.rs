@@ -18,6 +18,9 @@ pub struct FileConfig {
     pub runtimes: RuntimesSection,
     pub sandbox: SandboxSection,
     pub auth: crate::auth::AuthSection,
+    pub logs: crate::telemetry::LogsSection,
+    pub pricing: crate::telemetry::PricingSection,
+    pub metrics: crate::telemetry::MetricsSection,
     pub events: crate::events::EventsSection,
 }
 
@@ -83,6 +86,8 @@ pub struct Settings {
     pub cpu_hard_limit: bool,
     pub outbound_network: bool,
     pub auth: crate::auth::AuthSettings,
+    /// Log retention and size bound, prices, metrics access.
+    pub telemetry: crate::telemetry::TelemetrySettings,
     /// Timing of asynchronous retries and schedules.
     pub events: kumo_api::dispatch::AsyncSettings,
 }
@@ -161,6 +166,11 @@ impl Settings {
         };
         Ok(Self {
             auth: crate::auth::AuthSettings::load(file.auth)?,
+            telemetry: crate::telemetry::TelemetrySettings::load(
+                file.logs,
+                file.pricing,
+                file.metrics,
+            )?,
             events: file.events.load()?,
             listen,
             data_dir,

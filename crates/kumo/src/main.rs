@@ -4,9 +4,11 @@
 mod auth;
 mod cli;
 mod config;
+mod observe;
 mod events;
 mod runtimes;
 mod serve;
+mod telemetry;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -80,6 +82,42 @@ enum Command {
     },
     /// List functions.
     List {
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Print a function's log (`--since 10m` by default); `-f` keeps printing new events.
+    Logs {
+        /// Function name (or a log group starting with `/`).
+        name: String,
+        /// Keep polling for new events.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Start this long ago (`30s`, `10m`, `2h`, `1d`), or at a time (RFC 3339, epoch ms).
+        #[arg(long, default_value = "10m")]
+        since: String,
+        /// Filter pattern: terms, "quoted phrases", ?alternatives, -exclusions.
+        #[arg(long)]
+        filter: Option<String>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Print requests, GB-seconds and cost from the usage records.
+    Usage {
+        /// Only this function.
+        #[arg(long)]
+        function: Option<String>,
+        /// From this long ago or this time (inclusive).
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this long ago or this time (exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// Group rows.
+        #[arg(long, default_value = "total", value_parser = ["total", "hour", "day", "month", "function"])]
+        by: String,
+        /// Print the server's JSON report.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -230,6 +268,44 @@ fn run() -> Result<bool> {
         } => cli::invoke(&endpoint.api()?, &name, payload.as_deref(), log),
         Command::List { endpoint } => {
             cli::list(&endpoint.api()?)?;
+            Ok(true)
+        }
+        Command::Logs {
+            name,
+            follow,
+            since,
+            filter,
+            endpoint,
+        } => {
+            observe::logs(
+                &endpoint.api()?,
+                &observe::LogsArgs {
+                    name: &name,
+                    follow,
+                    since: &since,
+                    filter: filter.as_deref(),
+                },
+            )?;
+            Ok(true)
+        }
+        Command::Usage {
+            function,
+            since,
+            until,
+            by,
+            json,
+            endpoint,
+        } => {
+            observe::usage(
+                &endpoint.api()?,
+                &observe::UsageArgs {
+                    function: function.as_deref(),
+                    since: since.as_deref(),
+                    until: until.as_deref(),
+                    by: &by,
+                    json,
+                },
+            )?;
             Ok(true)
         }
         Command::Delete { name, endpoint } => {

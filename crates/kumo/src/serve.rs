@@ -107,6 +107,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         reserved_total,
     );
     let urls: Arc<dyn kumo_store::UrlStore> = Arc::new(store.clone());
+    let telemetry = crate::telemetry::app_telemetry(&settings.telemetry, &store, &engine);
     let events = kumo_api::dispatch::Events::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
@@ -121,6 +122,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         account_id: settings.account_id.clone(),
         account_concurrency: settings.account_concurrency,
         runtimes: Arc::new(runtimes.clone()),
+        telemetry,
         events,
     };
     let app = kumo_api::router(state.clone());

@@ -15,10 +15,12 @@
 //! transaction or a file renamed into place. This crate holds no HTTP and no process logic.
 
 pub mod code;
+mod logs;
 mod events;
 mod sqlite;
 mod rules;
 mod urls;
+mod usage;
 
 pub use code::{CodeInfo, CodeStore};
 pub use events::{
@@ -26,7 +28,12 @@ pub use events::{
 };
 pub use rules::{Rule, RuleDeletion, RuleStore, Target};
 pub use sqlite::SqliteStore;
+pub use logs::{
+    EventPos, EventScan, Expired, LogGroupInfo, LogQuery, LogStreamInfo, StoredLogEvent,
+    StreamCursor, StreamOrder,
+};
 pub use urls::UrlStore;
+pub use usage::{Outcome, UsageFilter, UsageGroup, UsageRecord, UsageStore, UsageSum};
 
 use async_trait::async_trait;
 use kumo_types::{FunctionConfig, FunctionName};

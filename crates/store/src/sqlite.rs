@@ -38,6 +38,8 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         crate::urls::create_schema(&conn)?;
+        crate::logs::create_schema(&conn)?;
+        crate::usage::create_schema(&conn)?;
         crate::events::create_schema(&conn)?;
         crate::rules::create_schema(&conn)?;
         Ok(Self {
@@ -210,6 +212,7 @@ impl LogStore for SqliteStore {
                 for e in &events {
                     stmt.execute(params![group, stream, e.timestamp_ms, ingestion, e.message])?;
                 }
+                crate::logs::note_appended(&tx, &group, &stream, &events, ingestion)?;
             }
             tx.commit()?;
             Ok(())

@@ -1,0 +1,515 @@
+//! What the engine counts and meters: Prometheus metrics and one usage record per invocation.
+//!
+//! [`Metrics`] holds the metric families (labelled by function) and renders them in the
+//! Prometheus/OpenMetrics text format. Counters and histograms are updated as invocations end;
+//! gauges of environments and concurrency are read from the pools when scraped.
+//!
+//! Hooks for other parts of Kumo: set [`Metrics::async_queue_depth`] per function from the
+//! asynchronous invocation queue, or [`Metrics::register`] a new family before serving.
+//!
+//! [`Observer`] is what the pool calls: when an invocation ends (or is throttled) it updates the
+//! metrics, writes the usage record to the [`UsageStore`] when one is attached, and logs one
+//! platform line inside the invocation's span.
+
+use crate::pool::InvokeOutcome;
+use kumo_store::{Outcome, UsageRecord, UsageStore};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Metric, Registry};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FunctionLabels {
+    pub function: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub function: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub function: String,
+    pub error_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThrottleLabels {
+    pub function: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvLabels {
+    pub function: String,
+    pub state: String,
+}
+
+type Hist = Family<FunctionLabels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        300.0, 900.0,
+    ])
+}
+
+/// The engine's metric families.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    /// Invocations that ran, by outcome (success, handled, unhandled, timeout).
+    pub invocations: Family<OutcomeLabels, Counter>,
+    /// Failed invocations by Lambda error type.
+    pub errors: Family<ErrorLabels, Counter>,
+    pub throttles: Family<ThrottleLabels, Counter>,
+    pub cold_starts: Family<FunctionLabels, Counter>,
+    pub duration: Hist,
+    pub init_duration: Hist,
+    /// Invocations running now.
+    pub concurrent_executions: Family<FunctionLabels, Gauge>,
+    /// Environments by state: starting, busy, idle.
+    pub environments: Family<EnvLabels, Gauge>,
+    /// Events waiting in the asynchronous invocation queue, set by its dispatcher.
+    pub async_queue_depth: Family<FunctionLabels, Gauge>,
+    pub log_events_dropped: Counter,
+    pub log_events_expired: Counter,
+    pub log_stored_bytes: Gauge,
+    /// Functions with an environment being started, and how many.
+    starting: Mutex<HashMap<String, u32>>,
+    /// Serialises scrapes (gauges are rebuilt for each).
+    render: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Self {
+            registry: Mutex::new(Registry::with_prefix("kumo")),
+            invocations: Family::default(),
+            errors: Family::default(),
+            throttles: Family::default(),
+            cold_starts: Family::default(),
+            duration: Family::new_with_constructor(duration_histogram),
+            init_duration: Family::new_with_constructor(duration_histogram),
+            concurrent_executions: Family::default(),
+            environments: Family::default(),
+            async_queue_depth: Family::default(),
+            log_events_dropped: Counter::default(),
+            log_events_expired: Counter::default(),
+            log_stored_bytes: Gauge::default(),
+            starting: Mutex::default(),
+            render: Mutex::new(()),
+        };
+        {
+            let mut r = m.lock_registry();
+            r.register(
+                "invocations",
+                "Invocations that ran, by outcome (success, handled, unhandled, timeout)",
+                m.invocations.clone(),
+            );
+            r.register(
+                "errors",
+                "Failed invocations by Lambda error type",
+                m.errors.clone(),
+            );
+            r.register(
+                "throttles",
+                "Invocations refused at a concurrency limit",
+                m.throttles.clone(),
+            );
+            r.register(
+                "cold_starts",
+                "Invocations that started a new environment",
+                m.cold_starts.clone(),
+            );
+            r.register(
+                "invocation_duration_seconds",
+                "Duration of invocations (without init)",
+                m.duration.clone(),
+            );
+            r.register(
+                "init_duration_seconds",
+                "Duration of environment initialisation on cold starts",
+                m.init_duration.clone(),
+            );
+            r.register(
+                "concurrent_executions",
+                "Invocations running now",
+                m.concurrent_executions.clone(),
+            );
+            r.register(
+                "environments",
+                "Execution environments by state (starting, busy, idle)",
+                m.environments.clone(),
+            );
+            r.register(
+                "async_queue_depth",
+                "Events waiting in the asynchronous invocation queue",
+                m.async_queue_depth.clone(),
+            );
+            r.register(
+                "log_events_dropped",
+                "Log events dropped because the log store was over its size bound",
+                m.log_events_dropped.clone(),
+            );
+            r.register(
+                "log_events_expired",
+                "Log events deleted after their group's retention",
+                m.log_events_expired.clone(),
+            );
+            r.register(
+                "log_stored_bytes",
+                "Bytes of stored log events (messages + 26 per event)",
+                m.log_stored_bytes.clone(),
+            );
+        }
+        m
+    }
+
+    fn lock_registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a metric family (its name gets the `kumo_` prefix).
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.lock_registry().register(name, help, metric);
+    }
+
+    /// Environments being started now, per function.
+    pub(crate) fn starting(&self) -> HashMap<String, u32> {
+        self.starting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Marks an environment of `function` as starting until the guard is dropped.
+    pub(crate) fn start_guard(self: &Arc<Self>, function: &str) -> StartingGuard {
+        *self
+            .starting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(function.to_owned())
+            .or_default() += 1;
+        StartingGuard {
+            metrics: Arc::clone(self),
+            function: function.to_owned(),
+        }
+    }
+
+    /// Renders every family in OpenMetrics text, after `refresh` has set the gauges read from the
+    /// pools.
+    pub fn render(&self, refresh: impl FnOnce(&Self)) -> String {
+        let _one = self
+            .render
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        refresh(self);
+        let mut out = String::new();
+        if let Err(e) = encode(&mut out, &self.lock_registry()) {
+            tracing::error!(error = %e, "could not encode metrics");
+        }
+        out
+    }
+}
+
+/// Turns OpenMetrics text into the Prometheus text format 0.0.4: counter families are named
+/// after their `_total` samples, and there is no `# EOF` (nor `# UNIT`) line.
+pub fn openmetrics_to_prometheus(text: &str) -> String {
+    let counters: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push_str(prefix);
+                out.push_str(name);
+                if counters.contains(name) {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Sets the concurrency and environment gauges from `(function, busy, idle)` of every pool and
+/// the environments starting per function.
+pub(crate) fn set_pool_gauges(
+    m: &Metrics,
+    pools: &[(String, u32, usize)],
+    starting: &HashMap<String, u32>,
+) {
+    m.concurrent_executions.clear();
+    m.environments.clear();
+    for (function, busy, idle) in pools {
+        let starting = starting.get(function).copied().unwrap_or(0);
+        let labels = FunctionLabels {
+            function: function.clone(),
+        };
+        m.concurrent_executions
+            .get_or_create(&labels)
+            .set(i64::from(*busy));
+        for (state, n) in [
+            ("starting", i64::from(starting.min(*busy))),
+            ("busy", i64::from(busy.saturating_sub(starting))),
+            ("idle", i64::try_from(*idle).unwrap_or(i64::MAX)),
+        ] {
+            m.environments
+                .get_or_create(&EnvLabels {
+                    function: function.clone(),
+                    state: state.into(),
+                })
+                .set(n);
+        }
+    }
+}
+
+/// See [`Metrics::start_guard`].
+pub(crate) struct StartingGuard {
+    metrics: Arc<Metrics>,
+    function: String,
+}
+
+impl Drop for StartingGuard {
+    fn drop(&mut self) {
+        let mut map = self
+            .metrics
+            .starting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.function) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.function);
+            }
+        }
+    }
+}
+
+/// Updates metrics and writes usage records as invocations end.
+#[derive(Default)]
+pub(crate) struct Observer {
+    pub metrics: Arc<Metrics>,
+    pub usage: OnceLock<Arc<dyn UsageStore>>,
+}
+
+/// Sorts a function error into an outcome: `Sandbox.Timedout` is a timeout, `Runtime.*` a failure
+/// of the runtime (unhandled), anything else an error raised by the function's code (handled).
+pub fn classify(outcome: &InvokeOutcome) -> (Outcome, Option<String>) {
+    if outcome.function_error.is_none() {
+        return (Outcome::Success, None);
+    }
+    let error_type = serde_json::from_slice::<serde_json::Value>(&outcome.payload)
+        .ok()
+        .and_then(|v| v.get("errorType")?.as_str().map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "Unknown".into());
+    let error_type: String = error_type.chars().take(128).collect();
+    let kind = if error_type == "Sandbox.Timedout" {
+        Outcome::Timeout
+    } else if error_type.starts_with("Runtime.") {
+        Outcome::Unhandled
+    } else {
+        Outcome::Handled
+    };
+    (kind, Some(error_type))
+}
+
+impl Observer {
+    async fn store(&self, record: UsageRecord) {
+        if let Some(usage) = self.usage.get() {
+            if let Err(e) = usage.record_usage(record).await {
+                tracing::warn!(error = %e, "could not store the usage record");
+            }
+        }
+    }
+
+    pub(crate) async fn throttled(
+        &self,
+        function: &str,
+        memory_mb: u32,
+        request_id: &str,
+        reason: &str,
+        start_ms: i64,
+    ) {
+        self.metrics
+            .throttles
+            .get_or_create(&ThrottleLabels {
+                function: function.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+        tracing::info!(function, request_id, reason, "invocation throttled");
+        self.store(UsageRecord {
+            function: function.to_owned(),
+            version: "$LATEST".into(),
+            request_id: request_id.to_owned(),
+            start_ms,
+            duration_us: 0,
+            billed_ms: 0,
+            memory_mb: i64::from(memory_mb),
+            max_memory_mb: 0,
+            init_us: None,
+            cold: false,
+            outcome: Outcome::Throttled,
+            error_type: Some("TooManyRequestsException".into()),
+        })
+        .await;
+    }
+
+    pub(crate) async fn finished(
+        &self,
+        function: &str,
+        memory_mb: u32,
+        start_ms: i64,
+        o: &InvokeOutcome,
+    ) {
+        let (kind, error_type) = classify(o);
+        let labels = FunctionLabels {
+            function: function.to_owned(),
+        };
+        let m = &self.metrics;
+        m.invocations
+            .get_or_create(&OutcomeLabels {
+                function: function.to_owned(),
+                outcome: kind.as_str().to_owned(),
+            })
+            .inc();
+        if let Some(t) = &error_type {
+            m.errors
+                .get_or_create(&ErrorLabels {
+                    function: function.to_owned(),
+                    error_type: t.clone(),
+                })
+                .inc();
+        }
+        m.duration
+            .get_or_create(&labels)
+            .observe(o.duration_ms / 1000.0);
+        if let Some(init) = o.init_duration_ms {
+            m.cold_starts.get_or_create(&labels).inc();
+            m.init_duration
+                .get_or_create(&labels)
+                .observe(init / 1000.0);
+        }
+        tracing::info!(
+            outcome = kind.as_str(),
+            error_type = error_type.as_deref().unwrap_or(""),
+            duration_ms = format!("{:.2}", o.duration_ms),
+            billed_ms = o.billed_duration_ms,
+            cold = o.init_duration_ms.is_some(),
+            "invocation finished"
+        );
+        let us = |ms: f64| (ms * 1000.0).round() as i64;
+        self.store(UsageRecord {
+            function: function.to_owned(),
+            version: o.executed_version.to_owned(),
+            request_id: o.request_id.clone(),
+            start_ms,
+            duration_us: us(o.duration_ms),
+            billed_ms: i64::try_from(o.billed_duration_ms).unwrap_or(i64::MAX),
+            memory_mb: i64::from(memory_mb),
+            max_memory_mb: i64::try_from(o.max_memory_mb).unwrap_or(i64::MAX),
+            init_us: o.init_duration_ms.map(us),
+            cold: o.init_duration_ms.is_some(),
+            outcome: kind,
+            error_type,
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Bytes;
+
+    fn outcome(error: Option<&str>) -> InvokeOutcome {
+        InvokeOutcome {
+            request_id: "r".into(),
+            payload: Bytes::from(
+                error
+                    .map(|t| format!(r#"{{"errorType":"{t}","errorMessage":"m"}}"#))
+                    .unwrap_or_else(|| "{}".into()),
+            ),
+            function_error: error.map(|_| "Unhandled"),
+            log_result: None,
+            executed_version: "$LATEST",
+            duration_ms: 1.5,
+            billed_duration_ms: 2,
+            init_duration_ms: None,
+            max_memory_mb: 30,
+        }
+    }
+
+    #[test]
+    fn errors_are_sorted_by_type() {
+        assert_eq!(classify(&outcome(None)).0, Outcome::Success);
+        assert_eq!(classify(&outcome(Some("MyError"))).0, Outcome::Handled);
+        assert_eq!(
+            classify(&outcome(Some("Runtime.ExitError"))).0,
+            Outcome::Unhandled
+        );
+        assert_eq!(
+            classify(&outcome(Some("Sandbox.Timedout"))).0,
+            Outcome::Timeout
+        );
+    }
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Arc::new(Metrics::new());
+        m.invocations
+            .get_or_create(&OutcomeLabels {
+                function: "f".into(),
+                outcome: "success".into(),
+            })
+            .inc();
+        m.duration
+            .get_or_create(&FunctionLabels {
+                function: "f".into(),
+            })
+            .observe(0.01);
+        let guard = m.start_guard("f");
+        assert_eq!(m.starting().get("f"), Some(&1));
+        drop(guard);
+        assert!(m.starting().is_empty());
+        let text = m.render(|_| {});
+        assert!(text.contains("kumo_invocations_total{function=\"f\",outcome=\"success\"} 1"));
+        assert!(text.contains("# TYPE kumo_invocation_duration_seconds histogram"));
+        assert!(text.ends_with("# EOF\n"));
+        let prom = openmetrics_to_prometheus(&text);
+        assert!(prom.contains("# TYPE kumo_invocations_total counter\n"));
+        assert!(prom.contains("# HELP kumo_invocations_total Invocations"));
+        assert!(prom.contains("# TYPE kumo_invocation_duration_seconds histogram\n"));
+        assert!(!prom.contains("# EOF"));
+    }
+}

@@ -1,0 +1,157 @@
+//! The `[logs]`, `[pricing]` and `[metrics]` sections of `kumo.toml`, with their
+//! `KUMO_<SECTION>_<KEY>` overrides, validated into [`TelemetrySettings`].
+
+use anyhow::{bail, Result};
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsSection {
+    /// Days log events are kept in groups without their own retention policy.
+    pub retention_days: Option<u32>,
+    /// Stored bytes beyond which the oldest events are dropped; 0 for no bound.
+    pub max_bytes: Option<u64>,
+    pub sweep_interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PricingSection {
+    pub request_usd: Option<f64>,
+    pub gb_second_usd: Option<f64>,
+    pub free_requests: Option<u64>,
+    pub free_gb_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Serve `/metrics` without a signature (default true: scrapers do not sign).
+    pub public: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    pub logs: kumo_api::LogLimits,
+    pub pricing: kumo_api::Pricing,
+    pub metrics_public: bool,
+}
+
+pub const DEFAULT_LOG_MAX_BYTES: u64 = 1 << 30;
+
+fn env_parse<T: std::str::FromStr>(key: &str) -> Result<Option<T>> {
+    match std::env::var(key).ok().filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("invalid value {v:?} in environment variable {key}")),
+    }
+}
+
+fn price(key: &str, file: Option<f64>, default: u64) -> Result<u64> {
+    match env_parse::<f64>(&format!("KUMO_PRICING_{}", key.to_uppercase()))?.or(file) {
+        None => Ok(default),
+        Some(d) => kumo_api::dollars_to_pico(d).ok_or_else(|| {
+            anyhow::anyhow!("pricing.{key} must be a non-negative number of dollars, got {d}")
+        }),
+    }
+}
+
+impl TelemetrySettings {
+    pub fn load(
+        logs: LogsSection,
+        pricing: PricingSection,
+        metrics: MetricsSection,
+    ) -> Result<Self> {
+        let retention = env_parse::<u32>("KUMO_LOGS_RETENTION_DAYS")?.or(logs.retention_days);
+        if retention == Some(0) {
+            bail!("logs.retention_days must be at least 1 (leave it out to keep logs forever)");
+        }
+        let max_bytes = env_parse::<u64>("KUMO_LOGS_MAX_BYTES")?
+            .or(logs.max_bytes)
+            .unwrap_or(DEFAULT_LOG_MAX_BYTES);
+        let interval = env_parse::<u64>("KUMO_LOGS_SWEEP_INTERVAL_SECS")?
+            .or(logs.sweep_interval_secs)
+            .unwrap_or(60);
+        if interval == 0 {
+            bail!("logs.sweep_interval_secs must be at least 1");
+        }
+        let defaults = kumo_api::Pricing::default();
+        Ok(Self {
+            logs: kumo_api::LogLimits {
+                default_retention_days: retention,
+                max_bytes: (max_bytes > 0).then_some(max_bytes),
+                interval: Duration::from_secs(interval),
+            },
+            pricing: kumo_api::Pricing {
+                request_pico: price("request_usd", pricing.request_usd, defaults.request_pico)?,
+                gb_second_pico: price(
+                    "gb_second_usd",
+                    pricing.gb_second_usd,
+                    defaults.gb_second_pico,
+                )?,
+                free_requests: env_parse("KUMO_PRICING_FREE_REQUESTS")?
+                    .or(pricing.free_requests)
+                    .unwrap_or(0),
+                free_gb_seconds: env_parse("KUMO_PRICING_FREE_GB_SECONDS")?
+                    .or(pricing.free_gb_seconds)
+                    .unwrap_or(0),
+            },
+            metrics_public: env_parse("KUMO_METRICS_PUBLIC")?
+                .or(metrics.public)
+                .unwrap_or(true),
+        })
+    }
+}
+
+/// Attaches the usage store to the engine, starts the log janitor and returns the API's view.
+pub fn app_telemetry(
+    settings: &TelemetrySettings,
+    store: &kumo_store::SqliteStore,
+    engine: &kumo_engine::Engine,
+) -> kumo_api::Telemetry {
+    let mut telemetry = kumo_api::Telemetry::new(store);
+    telemetry.pricing = settings.pricing;
+    telemetry.metrics_public = settings.metrics_public;
+    engine.attach_usage_store(std::sync::Arc::new(store.clone()));
+    kumo_api::spawn_log_janitor(telemetry.logs.clone(), engine.clone(), settings.logs);
+    telemetry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let s = TelemetrySettings::load(
+            LogsSection::default(),
+            PricingSection::default(),
+            MetricsSection::default(),
+        )
+        .expect("defaults load");
+        assert_eq!(s.pricing, kumo_api::Pricing::default());
+        assert_eq!(s.logs.max_bytes, Some(DEFAULT_LOG_MAX_BYTES));
+        assert!(s.metrics_public);
+        let bad = TelemetrySettings::load(
+            LogsSection::default(),
+            PricingSection {
+                gb_second_usd: Some(-1.0),
+                ..PricingSection::default()
+            },
+            MetricsSection::default(),
+        );
+        assert!(bad.is_err());
+        let zero_retention = TelemetrySettings::load(
+            LogsSection {
+                retention_days: Some(0),
+                ..LogsSection::default()
+            },
+            PricingSection::default(),
+            MetricsSection::default(),
+        );
+        assert!(zero_retention.is_err());
+    }
+}
