@@ -20,16 +20,22 @@ import subprocess
 import sys
 import threading
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from testutil import (
+    REGION,
     REPO_ROOT,
     ROLE,
+    TEST_KEY,
+    TEST_SECRET,
     decode_log,
     function_arn,
     kumo,
     make_zip,
     unique_name,
+    wait_until,
 )
 
 CONF_DIR = os.path.join(REPO_ROOT, "tests", "e2e", "conformance")
@@ -466,7 +472,7 @@ ENV_NAMES = [
     "CONF_VAR", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV", "AWS_LAMBDA_RUNTIME_API", "_HANDLER",
-    "LAMBDA_TASK_ROOT", "TZ", "CONF_NOT_SET",
+    "LAMBDA_TASK_ROOT", "TZ", "AWS_LAMBDA_INITIALIZATION_TYPE", "CONF_NOT_SET",
 ]
 
 
@@ -487,6 +493,7 @@ def test_environment_variables(lam, fns, row):
     assert env.get("_HANDLER") == row.handler
     assert env.get("LAMBDA_TASK_ROOT") == "/var/task"
     assert env.get("TZ") == ":UTC"
+    assert env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "on-demand"
     assert env.get("CONF_NOT_SET") is None
 
 
@@ -500,7 +507,8 @@ def test_context_fields(lam, fns, row):
     assert ctx["memory_limit_in_mb"] == MEMORY
     assert ctx["invoked_function_arn"] == function_arn(name)
     assert ctx["log_group_name"] == f"/aws/lambda/{name}"
-    assert ctx["log_stream_name"]
+    _, env, _ = invoke_ok(lam, name, {"op": "env", "names": ["AWS_LAMBDA_LOG_STREAM_NAME"]}, tail=False)
+    assert ctx["log_stream_name"] and ctx["log_stream_name"] == env["env"]["AWS_LAMBDA_LOG_STREAM_NAME"]
     first, second = ctx["remaining_ms"]
     assert 0 < second < first <= TIMEOUT * 1000, ctx["remaining_ms"]
     # invoked by ARN: the context carries the ARN the caller used
@@ -520,6 +528,42 @@ def test_logs_in_order_with_start_end_report(lam, fns, row):
     positions = [log.find(text) for text in lines + [f"conformance stderr {token}"]]
     assert all(start < p < end for p in positions), f"lines missing or outside START..END:\n{log}"
     assert positions == sorted(positions), f"lines out of order:\n{log}"
+
+
+@pytest.fixture(scope="module")
+def logs(server):
+    return boto3.client(
+        "logs", endpoint_url=server.url, region_name=REGION, aws_access_key_id=TEST_KEY,
+        aws_secret_access_key=TEST_SECRET, config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+@rows
+def test_stored_logs_in_order_with_start_end_report(lam, logs, fns, row):
+    """The same lines, read back from the log store with FilterLogEvents."""
+    name = fns.get(row)
+    token = unique_name("stored")
+    lines = [f"stored line {i} {token} ✓" for i in range(1, 4)]
+    resp, _, _ = invoke_ok(lam, name, {"op": "log", "lines": lines, "stderr": f"stored stderr {token}"},
+                           tail=False)
+    rid = request_id(resp)
+
+    def messages():
+        events, kw = [], {"logGroupName": f"/aws/lambda/{name}"}
+        while True:
+            page = logs.filter_log_events(**kw)
+            events += page["events"]
+            if not page.get("nextToken"):
+                break
+            kw["nextToken"] = page["nextToken"]
+        text = [e["message"].rstrip("\n") for e in events]
+        return text if any(m.startswith(f"REPORT RequestId: {rid}") for m in text) else None
+
+    text = "\n".join(wait_until(messages, timeout=15, interval=0.1, what=f"REPORT {rid} in the log store"))
+    start, end = assert_log_frame(text, rid)
+    positions = [text.find(t) for t in lines + [f"stored stderr {token}"]]
+    assert all(start < p < end for p in positions), f"lines missing or outside START..END:\n{text}"
+    assert positions == sorted(positions), f"lines out of order:\n{text}"
 
 
 @rows
