@@ -423,7 +423,7 @@ impl Observer {
         tracing::info!(
             outcome = kind.as_str(),
             error_type = error_type.as_deref().unwrap_or(""),
-            duration_ms = format!("{:.2}", o.duration_ms),
+            duration_ms = (o.duration_ms * 100.0).round() / 100.0,
             billed_ms = o.billed_duration_ms,
             cold = o.init_duration_ms.is_some(),
             "invocation finished"
