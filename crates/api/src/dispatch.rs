@@ -25,13 +25,16 @@ use crate::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use kumo_engine::metrics::FunctionLabels;
 use kumo_engine::{Invocation, InvokeError, InvokeOutcome};
 use kumo_store::{
     DeadLetter, EventInvokeConfig, EventQueue, NewEvent, QueuedEvent, Retry, RuleStore, StoreError,
 };
 use kumo_types::{FunctionConfig, FunctionName};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -247,6 +250,7 @@ async fn dispatcher(state: AppState, mut stop: watch::Receiver<bool>) {
         Err(e) => warn!(error = %e, "could not recover running events"),
     }
     let running: Running = Arc::default();
+    let mut gauges = QueueGauges::new(&state);
     loop {
         if *stop.borrow() {
             break;
@@ -261,6 +265,7 @@ async fn dispatcher(state: AppState, mut stop: watch::Receiver<bool>) {
             warn!(error = %e, "dispatching queued events failed");
             wait = Duration::from_secs(1);
         }
+        gauges.refresh(&state).await;
         if let Ok(Some(next)) = state.events.queue.next_due_after(now).await {
             let until = Duration::from_millis(u64::try_from(next - now).unwrap_or(0));
             wait = wait.min(until);
@@ -270,6 +275,66 @@ async fn dispatcher(state: AppState, mut stop: watch::Receiver<bool>) {
             () = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// Keeps the engine's `async_queue_depth` and this module's `async_oldest_event_age_seconds`
+/// gauges (per function) up to date, at most once a second.
+struct QueueGauges {
+    age: Family<FunctionLabels, Gauge>,
+    reported: HashSet<String>,
+    last: Option<std::time::Instant>,
+}
+
+impl QueueGauges {
+    fn new(state: &AppState) -> Self {
+        let age = Family::<FunctionLabels, Gauge>::default();
+        state.engine.metrics().register(
+            "async_oldest_event_age_seconds",
+            "Age of the oldest event in the asynchronous invocation queue",
+            age.clone(),
+        );
+        Self {
+            age,
+            reported: HashSet::new(),
+            last: None,
+        }
+    }
+
+    async fn refresh(&mut self, state: &AppState) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let Ok(stats) = state.events.queue.queue_stats().await else {
+            return;
+        };
+        let depth = &state.engine.metrics().async_queue_depth;
+        let now = now_ms();
+        let mut seen = HashSet::new();
+        for s in stats {
+            let labels = FunctionLabels {
+                function: s.function.clone(),
+            };
+            depth
+                .get_or_create(&labels)
+                .set(i64::try_from(s.depth).unwrap_or(i64::MAX));
+            self.age
+                .get_or_create(&labels)
+                .set((now - s.oldest_enqueued_ms).max(0) / 1000);
+            seen.insert(s.function);
+        }
+        for gone in self.reported.difference(&seen) {
+            let labels = FunctionLabels {
+                function: gone.clone(),
+            };
+            depth.remove(&labels);
+            self.age.remove(&labels);
+        }
+        self.reported = seen;
     }
 }
 
