@@ -142,7 +142,7 @@ RUNTIMES = [
         ),
     ),
     Row(
-        "go", "go1.x", "bootstrap", "go",
+        "go", "go1.x", "conformance", "go",
         frame="main.go",
         sources=("runtimes/go",),
         handled_has_trace=False,
