@@ -12,6 +12,7 @@ sources. A missing toolchain fails the row's tests with the Debian package to in
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 
 import boto3
 import pytest
@@ -277,8 +279,11 @@ class Functions:
             self._made[key] = self.create(row, prefix=f"conf-{row.id}-{kind}", **overrides)
         return self._made[key]
 
-    def create(self, row, prefix, files=None, handler=None, env=None, timeout=TIMEOUT):
+    def create(self, row, prefix, files=None, handler=None, env=None, timeout=TIMEOUT, patch=None):
+        """files: deploy only these; patch: the row's zip with these entries replaced."""
         code = make_zip(files) if files is not None else self.builds.zip_for(row)
+        if patch:
+            code = patched_zip(code, patch)
         name = unique_name(prefix)
         self.lam.create_function(
             FunctionName=name,
@@ -294,6 +299,21 @@ class Functions:
             FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
         )
         return name
+
+
+def patched_zip(code, replace):
+    """`code` (a zip) with the entries of `replace` ({path: text}) substituted; modes are kept."""
+    src = zipfile.ZipFile(io.BytesIO(code))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            if info.filename not in replace:
+                out.writestr(info, src.read(info.filename))
+        for path, text in replace.items():
+            info = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            out.writestr(info, text, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -599,6 +619,31 @@ def test_handler_cannot_be_loaded(lam, fns, row, case):
             assert err.get("errorType") == case.error_type, err
         assert case.message in err.get("errorMessage", ""), err
 
+
+# The real awslambdaric is the reference for Kumo's own Python bootstrap: the same function, the
+# same failure, the same error document (request ids aside).
+RIC_CASES = {
+    "handled-error": ({}, {"op": "error", "message": "same ✓"}),
+    "crash": ({}, {"op": "crash"}),
+    "init-failure": ({"env": {"CONF_INIT_FAIL": "1"}}, {"op": "count"}),
+    "missing-module": ({"handler": "nomodule.handler"}, {"op": "count"}),
+    "missing-handler": ({"handler": "app.nothere"}, {"op": "count"}),
+    "malformed-handler": ({"handler": "nodot"}, {"op": "count"}),
+    "syntax-error": ({"patch": {"app.py": "def handler(event, context:\n    return 1\n"}}, {"op": "count"}),
+    "import-error-inside": ({"patch": {"app.py": "import not_a_module_anywhere\n"}}, {"op": "count"}),
+}
+
+
+@pytest.mark.parametrize("case", list(RIC_CASES))
+def test_python_bootstrap_reports_what_awslambdaric_reports(lam, fns, case):
+    spec, event = RIC_CASES[case]
+    docs = {}
+    for row in (r for r in RUNTIMES if r.id in ("python", "awslambdaric")):
+        name = fns.create(row, f"ric-{row.id}-{case}", **spec)
+        _, err, _ = invoke_fail(lam, name, event, tail=False)
+        err.pop("requestId", None)
+        docs[row.id] = err
+    assert docs["python"] == docs["awslambdaric"]
 
 
 # --------------------------------------------------------------------------- examples
