@@ -646,6 +646,20 @@ def test_python_bootstrap_reports_what_awslambdaric_reports(lam, fns, case):
     assert docs["python"] == docs["awslambdaric"]
 
 
+def test_python_bootstrap_logs_what_awslambdaric_logs(lam, fns):
+    """print, stderr and the root logger's lines between START and END, ids and times masked."""
+    event = {"op": "log", "lines": ["plain ✓", "two\nlines"], "stderr": "to stderr", "logging": "warned ✓"}
+    logs = {}
+    for row in (r for r in RUNTIMES if r.id in ("python", "awslambdaric")):
+        resp, _, log = invoke_ok(lam, fns.get(row), event)
+        rid = request_id(resp)
+        start, end = assert_log_frame(log, rid)
+        body = log[log.index("\n", start) + 1:end].replace(rid, "<request-id>")
+        logs[row.id] = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "<time>", body)
+    assert "warned ✓" in logs["awslambdaric"], logs
+    assert logs["python"] == logs["awslambdaric"]
+
+
 # --------------------------------------------------------------------------- examples
 
 

@@ -3,6 +3,7 @@
 Operations are selected by the event's "op" (see ../README.md).
 """
 
+import logging
 import os
 import sys
 import time
@@ -73,5 +74,7 @@ def handler(event, context):
             print(line)
         if "stderr" in event:
             print(event["stderr"], file=sys.stderr)
+        if "logging" in event:
+            logging.getLogger().warning(event["logging"])
         return {"logged": len(event.get("lines", []))}
     raise ConformanceError(f"unknown op {op}")
