@@ -402,8 +402,9 @@ def test_echo(lam, fns, row):
         "list": [1, "two", False, {"three": [3]}],
         "nested": {"a": {"b": {"c": "deep"}}, "empty": {}, "none": []},
     }
-    _, out, _ = invoke_ok(lam, fns.get(row), event, tail=False)
+    resp, out, _ = invoke_ok(lam, fns.get(row), event, tail=False)
     assert out == event
+    assert resp["ExecutedVersion"] == "$LATEST"
 
 
 @rows
