@@ -12,6 +12,7 @@ import os
 import stat
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -490,3 +491,48 @@ def test_event_invoke_of_a_sandboxed_server_runs(tmp_path, kumo_binary):
         assert record["responsePayload"] == {"echo": {"hello": "sandbox"}, "rid": rid}
     finally:
         srv.stop()
+
+
+def test_queue_depth_and_oldest_event_age_are_in_metrics(server, lam, sink):
+    name = create(lam, WORKER)
+    # Reserved concurrency 0: every attempt is throttled, so the events stay queued.
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    for n in range(5):
+        send(lam, name, {"sink": sink, "n": n})
+
+    def scrape():
+        with urllib.request.urlopen(server.url + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        found = {}
+        for line in text.splitlines():
+            for family in ("kumo_async_queue_depth", "kumo_async_oldest_event_age_seconds"):
+                if line.startswith(f'{family}{{function="{name}"}}'):
+                    found[family] = float(line.split()[-1])
+        return found
+
+    found = wait_until(lambda: scrape().get("kumo_async_queue_depth") == 5 and scrape(), 30, interval=0.3,
+                       what="the queue gauges of the function")
+    assert found["kumo_async_oldest_event_age_seconds"] >= 0
+    assert lines(os.path.join(sink, "attempts")) == []
+    # Deleting the function drops its queue, and its gauges go with it.
+    lam.delete_function(FunctionName=name)
+    wait_until(lambda: scrape() == {}, 30, interval=0.3, what="the gauges of the deleted function to go")
+
+
+def test_throttled_event_fails_with_event_age_exceeded(lam, sink, receiver):
+    """Throttles are retried until MaximumEventAgeInSeconds (60 s at least), then the event fails."""
+    dest, received = receiver
+    name = create(lam, WORKER)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumEventAgeInSeconds=60,
+        DestinationConfig={"OnFailure": {"Destination": function_arn(dest)}})
+    event = {"sink": sink, "n": 1}
+    rid = send(lam, name, event)
+    rec = wait_until(lambda: lines(received), 120, interval=0.5, what="the EventAgeExceeded record")[0]
+    assert rec["requestContext"]["requestId"] == rid
+    assert rec["requestContext"]["condition"] == "EventAgeExceeded"
+    assert rec["requestContext"]["approximateInvokeCount"] == 0
+    assert rec["requestPayload"] == event
+    assert rec["responseContext"]["statusCode"] == 429
+    assert lines(os.path.join(sink, "attempts")) == []
