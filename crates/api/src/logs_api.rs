@@ -44,6 +44,8 @@ const RETENTION_DAYS: [u32; 22] = [
 ];
 
 pub async fn handle(state: &AppState, op: &str, input: Value) -> Json11Result {
+    // Invocations answered so far have their lines in the store before any read.
+    state.engine.flush_records().await;
     let logs = &state.telemetry.logs;
     match op {
         "DescribeLogGroups" => describe_log_groups(state, parse(input)?).await,

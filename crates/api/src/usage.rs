@@ -116,6 +116,8 @@ pub async fn usage(
             )));
         }
     }
+    // Every invocation answered so far has its record in the store before the sums.
+    state.engine.flush_records().await;
     let time_param = |name: &str| -> ApiResult<Option<i64>> {
         match params.get(name) {
             None => Ok(None),

@@ -22,6 +22,7 @@
 mod env;
 mod logs;
 pub mod metrics;
+mod persist;
 mod pool;
 mod runtime_api;
 

@@ -315,10 +315,11 @@ impl Drop for StartingGuard {
 }
 
 /// Updates metrics and writes usage records as invocations end.
-#[derive(Default)]
 pub(crate) struct Observer {
     pub metrics: Arc<Metrics>,
     pub usage: OnceLock<Arc<dyn UsageStore>>,
+    /// Writes the usage records behind the responses.
+    pub persist: crate::persist::Persister,
 }
 
 /// Sorts a function error into an outcome: `Sandbox.Timedout` is a timeout, `Runtime.*` a failure
@@ -346,9 +347,7 @@ pub fn classify(outcome: &InvokeOutcome) -> (Outcome, Option<String>) {
 impl Observer {
     async fn store(&self, record: UsageRecord) {
         if let Some(usage) = self.usage.get() {
-            if let Err(e) = usage.record_usage(record).await {
-                tracing::warn!(error = %e, "could not store the usage record");
-            }
+            self.persist.usage(Arc::clone(usage), record);
         }
     }
 

@@ -94,7 +94,6 @@ struct State {
 struct Inner {
     config: EngineConfig,
     code: CodeStore,
-    logs: Arc<dyn LogStore>,
     state: Mutex<State>,
     /// Process groups of every live environment, killed at shutdown.
     live: Arc<Mutex<HashSet<u32>>>,
@@ -155,17 +154,21 @@ impl Engine {
     ) -> Self {
         let _ = std::fs::remove_dir_all(&config.scratch_dir);
         let _ = std::fs::create_dir_all(&config.scratch_dir);
+        let persist = crate::persist::Persister::start(Arc::clone(&logs));
         let inner = Arc::new(Inner {
             config,
             code,
-            logs,
             state: Mutex::new(State {
                 reserved_total,
                 ..State::default()
             }),
             live: Arc::default(),
             idle_changed: Notify::new(),
-            observer: crate::metrics::Observer::default(),
+            observer: crate::metrics::Observer {
+                metrics: Arc::default(),
+                usage: std::sync::OnceLock::new(),
+                persist,
+            },
         });
         let weak = Arc::downgrade(&inner);
         let period = (inner.config.idle_timeout / 4)
@@ -367,6 +370,7 @@ impl Engine {
         for pid in live {
             crate::env::kill_group(pid);
         }
+        self.flush_records().await;
     }
 
     /// Runs one synchronous invocation to its end.
@@ -703,15 +707,17 @@ impl Engine {
         }
     }
 
+    /// Queues the lines for the log store; the answer does not wait for them (see `persist`).
     async fn store_logs(&self, f: &FunctionConfig, stream: &str, lines: Vec<LogEvent>) {
-        if let Err(e) = self
-            .inner
-            .logs
-            .append_logs(&f.log_group(), stream, lines)
-            .await
-        {
-            warn!(error = %e, "could not store function logs");
-        }
+        self.inner
+            .observer
+            .persist
+            .logs(f.log_group(), stream.to_owned(), lines);
+    }
+
+    /// Returns once the logs and usage records of every invocation answered so far are stored.
+    pub async fn flush_records(&self) {
+        self.inner.observer.persist.flush().await;
     }
 }
 

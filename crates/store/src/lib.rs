@@ -103,6 +103,14 @@ pub struct LogEvent {
 #[async_trait]
 pub trait LogStore: Send + Sync + 'static {
     async fn append_logs(&self, group: &str, stream: &str, events: Vec<LogEvent>) -> Result<()>;
+    /// Several streams' events (group, stream, events) at once, in one transaction where the
+    /// store has them.
+    async fn append_log_batch(&self, batch: Vec<(String, String, Vec<LogEvent>)>) -> Result<()> {
+        for (group, stream, events) in batch {
+            self.append_logs(&group, &stream, events).await?;
+        }
+        Ok(())
+    }
     /// Events of one stream in order, for tests and the CLI.
     async fn stream_events(&self, group: &str, stream: &str) -> Result<Vec<LogEvent>>;
 }

@@ -79,11 +79,9 @@ pub(crate) fn note_appended(
         .iter()
         .map(|e| i64::try_from(e.message.len()).unwrap_or(i64::MAX) + EVENT_OVERHEAD)
         .sum();
-    tx.execute(
-        "INSERT OR IGNORE INTO log_groups (name, creation_time) VALUES (?1, ?2)",
-        params![group, ingestion],
-    )?;
-    tx.execute(
+    tx.prepare_cached("INSERT OR IGNORE INTO log_groups (name, creation_time) VALUES (?1, ?2)")?
+        .execute(params![group, ingestion])?;
+    tx.prepare_cached(
         "INSERT INTO log_streams (group_name, stream_name, creation_time, first_event, last_event, last_ingestion, stored_bytes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?3, ?6)
          ON CONFLICT (group_name, stream_name) DO UPDATE SET
@@ -91,8 +89,8 @@ pub(crate) fn note_appended(
              last_event = MAX(last_event, excluded.last_event),
              last_ingestion = excluded.last_ingestion,
              stored_bytes = stored_bytes + excluded.stored_bytes",
-        params![group, stream, ingestion, first, last, bytes],
-    )?;
+    )?
+    .execute(params![group, stream, ingestion, first, last, bytes])?;
     Ok(())
 }
 

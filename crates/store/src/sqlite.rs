@@ -38,10 +38,10 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         crate::urls::create_schema(&conn)?;
-        crate::logs::create_schema(&conn)?;
-        crate::usage::create_schema(&conn)?;
         crate::events::create_schema(&conn)?;
         crate::rules::create_schema(&conn)?;
+        crate::logs::create_schema(&conn)?;
+        crate::usage::create_schema(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -79,12 +79,10 @@ impl FunctionStore for SqliteStore {
     async fn get_function(&self, name: &FunctionName) -> Result<FunctionConfig> {
         let name = name.to_string();
         self.with(move |c| {
+            // The invoke path reads this on every request: keep the statement compiled.
             let json: Option<String> = c
-                .query_row(
-                    "SELECT config FROM functions WHERE name = ?1",
-                    [&name],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT config FROM functions WHERE name = ?1")?
+                .query_row([&name], |r| r.get(0))
                 .optional()?;
             decode(&json.ok_or(StoreError::NotFound(name))?)
         })
@@ -201,7 +199,11 @@ impl FunctionStore for SqliteStore {
 #[async_trait]
 impl LogStore for SqliteStore {
     async fn append_logs(&self, group: &str, stream: &str, events: Vec<LogEvent>) -> Result<()> {
-        let (group, stream) = (group.to_owned(), stream.to_owned());
+        self.append_log_batch(vec![(group.to_owned(), stream.to_owned(), events)])
+            .await
+    }
+
+    async fn append_log_batch(&self, batch: Vec<(String, String, Vec<LogEvent>)>) -> Result<()> {
         self.with(move |c| {
             let tx = c.transaction()?;
             {
@@ -209,10 +211,12 @@ impl LogStore for SqliteStore {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO log_events (group_name, stream_name, timestamp, ingestion_time, message) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
-                for e in &events {
-                    stmt.execute(params![group, stream, e.timestamp_ms, ingestion, e.message])?;
+                for (group, stream, events) in &batch {
+                    for e in events {
+                        stmt.execute(params![group, stream, e.timestamp_ms, ingestion, e.message])?;
+                    }
+                    crate::logs::note_appended(&tx, group, stream, events, ingestion)?;
                 }
-                crate::logs::note_appended(&tx, &group, &stream, &events, ingestion)?;
             }
             tx.commit()?;
             Ok(())

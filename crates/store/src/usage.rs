@@ -125,6 +125,13 @@ pub struct UsageSum {
 #[async_trait]
 pub trait UsageStore: Send + Sync + 'static {
     async fn record_usage(&self, record: UsageRecord) -> Result<()>;
+    /// Several records at once, in one transaction where the store has them.
+    async fn record_usage_batch(&self, records: Vec<UsageRecord>) -> Result<()> {
+        for r in records {
+            self.record_usage(r).await?;
+        }
+        Ok(())
+    }
     /// Sums of the matching records, one per group, in key order.
     async fn usage_summary(&self, filter: UsageFilter, group: UsageGroup) -> Result<Vec<UsageSum>>;
 }
@@ -132,26 +139,36 @@ pub trait UsageStore: Send + Sync + 'static {
 #[async_trait]
 impl UsageStore for SqliteStore {
     async fn record_usage(&self, r: UsageRecord) -> Result<()> {
+        self.record_usage_batch(vec![r]).await
+    }
+
+    async fn record_usage_batch(&self, records: Vec<UsageRecord>) -> Result<()> {
         self.with(move |c| {
-            c.prepare_cached(
-                "INSERT INTO usage_records (function, version, request_id, start_ms, duration_us,
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO usage_records (function, version, request_id, start_ms, duration_us,
                     billed_ms, memory_mb, max_memory_mb, init_us, cold, outcome, error_type)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(rusqlite::params![
-                r.function,
-                r.version,
-                r.request_id,
-                r.start_ms,
-                r.duration_us,
-                r.billed_ms,
-                r.memory_mb,
-                r.max_memory_mb,
-                r.init_us,
-                r.cold,
-                r.outcome.as_str(),
-                r.error_type,
-            ])?;
+                )?;
+                for r in &records {
+                    stmt.execute(rusqlite::params![
+                        r.function,
+                        r.version,
+                        r.request_id,
+                        r.start_ms,
+                        r.duration_us,
+                        r.billed_ms,
+                        r.memory_mb,
+                        r.max_memory_mb,
+                        r.init_us,
+                        r.cold,
+                        r.outcome.as_str(),
+                        r.error_type,
+                    ])?;
+                }
+            }
+            tx.commit()?;
             Ok(())
         })
         .await
