@@ -536,3 +536,20 @@ def test_throttled_event_fails_with_event_age_exceeded(lam, sink, receiver):
     assert rec["requestPayload"] == event
     assert rec["responseContext"]["statusCode"] == 429
     assert lines(os.path.join(sink, "attempts")) == []
+
+
+def test_deprecated_invoke_async_queues_the_event(lam, sink):
+    name = create(lam, WORKER)
+    resp = lam.invoke_async(FunctionName=name, InvokeArgs=json.dumps({"sink": sink, "n": 42}).encode())
+    assert resp["Status"] == 202
+    rid = resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    got = wait_until(lambda: lines(os.path.join(sink, "attempts")), 60, what="the InvokeAsync event to run")
+    assert got == [{"rid": rid, "n": 42}]
+    limit = 256 * 1024
+    with pytest.raises(ClientError) as ei:
+        lam.invoke_async(FunctionName=name, InvokeArgs=('"' + "x" * (limit - 1) + '"').encode())
+    assert error_code(ei.value) == "RequestEntityTooLargeException"
+    assert http_status(ei.value) == 413
+    with pytest.raises(ClientError) as ei:
+        lam.invoke_async(FunctionName=unique_name("ghost"), InvokeArgs=b"{}")
+    assert error_code(ei.value) == "ResourceNotFoundException"

@@ -82,6 +82,9 @@ pub struct Events {
     pub settings: AsyncSettings,
     wake: Arc<Notify>,
     rules_changed: Arc<Notify>,
+    /// Set when the workers stop: an attempt that fails from then on may have been cut short by
+    /// the shutdown, so it is not counted; the event stays claimed and runs again after restart.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Events {
@@ -96,6 +99,7 @@ impl Events {
             settings,
             wake: Arc::new(Notify::new()),
             rules_changed: Arc::new(Notify::new()),
+            stopping: Arc::default(),
         }
     }
 
@@ -202,16 +206,63 @@ pub(crate) async fn accept(
     Ok(resp)
 }
 
+/// Largest payload of the deprecated `InvokeAsync` operation.
+pub const MAX_INVOKE_ASYNC_PAYLOAD: usize = 256 * 1024;
+
+/// `POST /2014-11-13/functions/{name}/invoke-async` (deprecated `InvokeAsync`): an `Event` invoke
+/// with the older 256 KB limit, answered 202.
+pub(crate) async fn invoke_async(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let too_large = |n: Option<usize>| {
+        let size = n.map_or_else(|| "The".to_owned(), |n| format!("{n} byte"));
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            format!("{size} payload is too large for the InvokeAsync operation (limit {MAX_INVOKE_ASYNC_PAYLOAD} bytes)"),
+        )
+    };
+    let name = crate::functions::resolve_name(&state, &raw, None)?;
+    let payload = axum::body::to_bytes(body, kumo_types::MAX_SYNC_PAYLOAD)
+        .await
+        .map_err(|_| too_large(None))?;
+    if payload.len() > MAX_INVOKE_ASYNC_PAYLOAD {
+        return Err(too_large(Some(payload.len())));
+    }
+    let function = crate::functions::load(&state, &name).await?;
+    if !payload.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&payload).is_err() {
+        return Err(ApiError::invalid_content(
+            "Could not parse request body into json: Unexpected character",
+        ));
+    }
+    let payload = if payload.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        payload
+    };
+    let invoked_arn = if raw.starts_with("arn:") {
+        raw.clone()
+    } else {
+        state.function_arn(name.as_str())
+    };
+    accept(&state, &function, invoked_arn, payload, None, None).await
+}
+
 /// The running dispatcher and scheduler.
 pub struct Workers {
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Workers {
     /// Stops claiming events and firing rules. Events still running stay claimed in the store
     /// unless they end before the engine stops; the next start queues them again.
     pub async fn stop(self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.stop.send(true);
         for h in self.handles {
             let _ = h.await;
@@ -222,11 +273,16 @@ impl Workers {
 /// Starts the dispatcher and the scheduler on the current runtime.
 pub fn start(state: AppState) -> Workers {
     let (stop, rx) = watch::channel(false);
+    let stopping = Arc::clone(&state.events.stopping);
     let handles = vec![
         tokio::spawn(dispatcher(state.clone(), rx.clone())),
         tokio::spawn(crate::schedule::scheduler(state, rx)),
     ];
-    Workers { stop, handles }
+    Workers {
+        stop,
+        handles,
+        stopping,
+    }
 }
 
 type Running = Arc<Mutex<HashMap<String, u32>>>;
@@ -403,6 +459,16 @@ async fn run_event(state: &AppState, function: FunctionConfig, event: QueuedEven
     };
     let result = state.engine.invoke_as(inv, event.id.clone()).await;
     let id = event.id.clone();
+    let failed = !matches!(&result, Ok(o) if o.function_error.is_none());
+    if failed
+        && state
+            .events
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        debug!(request_id = %id, "attempt ended during shutdown; it runs again after restart");
+        return;
+    }
     if let Err(e) = settle(state, event, result).await {
         // The event stays claimed; the next start of Kumo queues it again.
         warn!(request_id = %id, error = %e, "could not record the end of an event");

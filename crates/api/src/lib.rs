@@ -110,6 +110,14 @@ pub fn router(state: AppState) -> Router {
         .route("/kumo/usage", get(usage::usage))
         .route("/metrics", get(metrics::metrics))
         .route(
+            "/2014-11-13/functions/{name}/invoke-async",
+            post(dispatch::invoke_async),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async/",
+            post(dispatch::invoke_async),
+        )
+        .route(
             "/2019-09-25/functions/{name}/event-invoke-config",
             put(event_config::put)
                 .post(event_config::update)
