@@ -553,3 +553,28 @@ def test_deprecated_invoke_async_queues_the_event(lam, sink):
     with pytest.raises(ClientError) as ei:
         lam.invoke_async(FunctionName=unique_name("ghost"), InvokeArgs=b"{}")
     assert error_code(ei.value) == "ResourceNotFoundException"
+
+
+def test_events_max_concurrency_caps_async_invocations_over_all_functions(tmp_path, kumo_binary):
+    base = tmp_path / "capped"
+    config = ASYNC_CONFIG + "max_concurrency = 3\n"
+    srv = insecure_start(KumoServer(base / "data", config_text=config, log_dir=base))
+    sink = tmp_path / "sink"
+    sink.mkdir()
+    sink = str(sink)
+    try:
+        lam = lambda_client(srv.url, pool=16)
+        names = [create(lam, WORKER), create(lam, WORKER)]
+        jobs = [(names[n % 2], n) for n in range(60)]
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda j: send(lam, j[0], {"sink": sink, "n": j[1], "mode": "track", "secs": 0.05}),
+                          jobs))
+        seen = wait_until(lambda: len(lines(os.path.join(sink, "attempts"))) >= 60 and
+                          lines(os.path.join(sink, "attempts")), 120, interval=0.3, what="60 events to run")
+        assert sorted(a["n"] for a in seen) == list(range(60))
+        with open(os.path.join(sink, "running")) as f:
+            running, peak = map(int, f.read().split())
+        assert running == 0
+        assert 2 <= peak <= 3, f"{peak} async invocations ran at once with events.max_concurrency = 3"
+    finally:
+        srv.stop()

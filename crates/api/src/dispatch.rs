@@ -61,6 +61,10 @@ pub struct AsyncSettings {
     /// Accept `rate(N second[s])` schedules. EventBridge's smallest rate is one minute; this is
     /// for tests and demonstrations only.
     pub allow_second_rates: bool,
+    /// Most asynchronous invocations running at once over all functions; 0 means the account's
+    /// concurrency (Lambda's behaviour). A lower cap keeps a burst of events from starting as many
+    /// environments as the account allows.
+    pub max_concurrency: u32,
 }
 
 impl Default for AsyncSettings {
@@ -70,6 +74,7 @@ impl Default for AsyncSettings {
             throttle_delay: Duration::from_secs(1),
             throttle_max_delay: Duration::from_secs(300),
             allow_second_rates: false,
+            max_concurrency: 0,
         }
     }
 }
@@ -287,6 +292,14 @@ pub fn start(state: AppState) -> Workers {
 
 type Running = Arc<Mutex<HashMap<String, u32>>>;
 
+fn running_total(running: &Running) -> u32 {
+    running
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .values()
+        .sum()
+}
+
 fn running_of(running: &Running, function: &str) -> u32 {
     running
         .lock()
@@ -396,6 +409,10 @@ impl QueueGauges {
 
 async fn dispatch_due(state: &AppState, running: &Running, now: i64) -> kumo_store::Result<()> {
     let queue = &state.events.queue;
+    let overall = match state.events.settings.max_concurrency {
+        0 => state.account_concurrency,
+        n => n,
+    };
     for function in queue.due_functions(now).await? {
         let Ok(name) = FunctionName::parse(&function) else {
             queue.discard_function(&function).await?;
@@ -416,10 +433,12 @@ async fn dispatch_due(state: &AppState, running: &Running, now: i64) -> kumo_sto
             .unwrap_or(state.account_concurrency)
             .max(1);
         let busy = running_of(running, &function);
-        if busy >= limit {
+        let free_overall = overall.saturating_sub(running_total(running));
+        if busy >= limit || free_overall == 0 {
             continue;
         }
-        let claimed = queue.claim(&function, now, (limit - busy).min(64)).await?;
+        let take = (limit - busy).min(free_overall).min(64);
+        let claimed = queue.claim(&function, now, take).await?;
         for event in claimed {
             *running
                 .lock()

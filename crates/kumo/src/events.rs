@@ -20,6 +20,8 @@ pub struct EventsSection {
     pub throttle_max_delay_ms: Option<u64>,
     /// Accept `rate(N seconds)` schedules (tests and demonstrations).
     pub allow_second_rates: Option<bool>,
+    /// Most asynchronous invocations running at once (0: the account concurrency).
+    pub max_concurrency: Option<u32>,
 }
 
 fn env_override<T: std::str::FromStr>(key: &str, file: Option<T>) -> Result<Option<T>> {
@@ -60,6 +62,8 @@ impl EventsSection {
                 self.allow_second_rates,
             )?
             .unwrap_or(false),
+            max_concurrency: env_override("KUMO_EVENTS_MAX_CONCURRENCY", self.max_concurrency)?
+                .unwrap_or(0),
         };
         if s.throttle_delay.is_zero() || s.throttle_max_delay < s.throttle_delay {
             bail!("events.throttle_delay_ms must be at least 1 and at most events.throttle_max_delay_ms");
