@@ -247,10 +247,18 @@ fn count(n: i64) -> u32 {
 impl EventQueue for SqliteStore {
     async fn enqueue(&self, events: Vec<NewEvent>) -> Result<()> {
         self.with(move |c| {
-            let tx = c.transaction()?;
-            insert_events(&tx, &events)?;
-            tx.commit()?;
-            Ok(())
+            // The client is told the event is stored once this returns: sync the WAL to disk for
+            // this commit (the store's NORMAL mode survives a process crash, not a power cut).
+            let mode: i64 = c.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+            c.pragma_update(None, "synchronous", "FULL")?;
+            let stored = (|| -> Result<()> {
+                let tx = c.transaction()?;
+                insert_events(&tx, &events)?;
+                tx.commit()?;
+                Ok(())
+            })();
+            c.pragma_update(None, "synchronous", mode)?;
+            stored
         })
         .await
     }
