@@ -51,6 +51,8 @@ pub struct Cgroups {
     version: CgroupVersion,
     /// One directory per v1 controller (memory, pids, cpu), or the single v2 directory.
     dirs: Vec<PathBuf>,
+    /// The peak-memory file, opened once: it is read and reset on every invocation.
+    peak: std::sync::OnceLock<Option<fs::File>>,
 }
 
 impl Cgroups {
@@ -87,7 +89,11 @@ impl Cgroups {
                 }
             }
         }
-        let cg = Self { version, dirs };
+        let cg = Self {
+            version,
+            dirs,
+            peak: std::sync::OnceLock::new(),
+        };
         for dir in &cg.dirs {
             fs::create_dir(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
@@ -144,22 +150,41 @@ impl Cgroups {
 
     /// Highest memory use since creation or the last [`Cgroups::reset_peak`], in bytes.
     pub fn peak_memory(&self) -> u64 {
+        use std::os::unix::fs::FileExt;
         let read = |p: PathBuf| {
             fs::read_to_string(p)
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
         };
-        read(self.memory_file("memory.max_usage_in_bytes", "memory.peak"))
-            .or_else(|| read(self.memory_file("memory.usage_in_bytes", "memory.current")))
+        let peak = self.peak_file().and_then(|f| {
+            let mut buf = [0u8; 32];
+            let n = f.read_at(&mut buf, 0).ok()?;
+            std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+        });
+        peak.or_else(|| read(self.memory_file("memory.usage_in_bytes", "memory.current")))
             .unwrap_or(0)
     }
 
     /// Starts a new peak measurement (per invocation); a no-op where the kernel cannot.
     pub fn reset_peak(&self) {
-        let _ = fs::write(
-            self.memory_file("memory.max_usage_in_bytes", "memory.peak"),
-            "0",
-        );
+        use std::os::unix::fs::FileExt;
+        if let Some(f) = self.peak_file() {
+            let _ = f.write_at(b"0", 0);
+        }
+    }
+
+    fn peak_file(&self) -> Option<&fs::File> {
+        self.peak
+            .get_or_init(|| {
+                let path = self.memory_file("memory.max_usage_in_bytes", "memory.peak");
+                fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .or_else(|_| fs::File::open(&path))
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// Whether the kernel's OOM killer has killed a process of this environment.

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use kumo_types::{FunctionConfig, FunctionName};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = "
@@ -25,9 +26,18 @@ CREATE INDEX IF NOT EXISTS log_events_stream ON log_events (group_name, stream_n
 ";
 
 /// SQLite-backed [`FunctionStore`] and [`LogStore`]. Cheap to clone.
+///
+/// Function configurations are also kept in memory, because every invocation reads one: the
+/// cache is filled and changed only while the connection is held, in the same step as the
+/// database, so it can never hold a configuration older than the database's.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    functions: Arc<Mutex<HashMap<String, FunctionConfig>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SqliteStore {
@@ -44,6 +54,7 @@ impl SqliteStore {
         crate::usage::create_schema(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            functions: Arc::default(),
         })
     }
 
@@ -77,14 +88,20 @@ fn now_ms() -> i64 {
 #[async_trait]
 impl FunctionStore for SqliteStore {
     async fn get_function(&self, name: &FunctionName) -> Result<FunctionConfig> {
+        if let Some(f) = lock(&self.functions).get(name.as_str()) {
+            return Ok(f.clone());
+        }
         let name = name.to_string();
+        let cache = Arc::clone(&self.functions);
         self.with(move |c| {
             // The invoke path reads this on every request: keep the statement compiled.
             let json: Option<String> = c
                 .prepare_cached("SELECT config FROM functions WHERE name = ?1")?
                 .query_row([&name], |r| r.get(0))
                 .optional()?;
-            decode(&json.ok_or(StoreError::NotFound(name))?)
+            let f = decode(&json.ok_or_else(|| StoreError::NotFound(name.clone()))?)?;
+            lock(&cache).insert(name, f.clone());
+            Ok(f)
         })
         .await
     }
@@ -110,6 +127,7 @@ impl FunctionStore for SqliteStore {
         let json = serde_json::to_string(config)?;
         let name = config.name.to_string();
         let revision = config.revision_id.clone();
+        let (cache, fresh) = (Arc::clone(&self.functions), config.clone());
         self.with(move |c| {
             let inserted = c.execute(
                 "INSERT INTO functions (name, revision_id, config) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -118,6 +136,7 @@ impl FunctionStore for SqliteStore {
             if inserted == 0 {
                 return Err(StoreError::AlreadyExists(name));
             }
+            lock(&cache).insert(name, fresh);
             Ok(())
         })
         .await
@@ -132,6 +151,7 @@ impl FunctionStore for SqliteStore {
         let name = config.name.to_string();
         let revision = config.revision_id.clone();
         let expected = expected_revision.to_owned();
+        let (cache, fresh) = (Arc::clone(&self.functions), config.clone());
         self.with(move |c| {
             let tx = c.transaction()?;
             let current: Option<String> = tx
@@ -151,6 +171,7 @@ impl FunctionStore for SqliteStore {
                 params![name, revision, json],
             )?;
             tx.commit()?;
+            lock(&cache).insert(name, fresh);
             Ok(())
         })
         .await
@@ -158,8 +179,11 @@ impl FunctionStore for SqliteStore {
 
     async fn delete_function(&self, name: &FunctionName) -> Result<()> {
         let name = name.to_string();
+        let cache = Arc::clone(&self.functions);
         self.with(move |c| {
-            if c.execute("DELETE FROM functions WHERE name = ?1", [&name])? == 0 {
+            let deleted = c.execute("DELETE FROM functions WHERE name = ?1", [&name])?;
+            lock(&cache).remove(&name);
+            if deleted == 0 {
                 return Err(StoreError::NotFound(name));
             }
             Ok(())
