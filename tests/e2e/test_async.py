@@ -23,6 +23,7 @@ import testutil
 from testutil import (
     ROLE,
     KumoServer,
+    aws_json,
     error_code,
     function_arn,
     http_status,
@@ -578,3 +579,20 @@ def test_events_max_concurrency_caps_async_invocations_over_all_functions(tmp_pa
         assert 2 <= peak <= 3, f"{peak} async invocations ran at once with events.max_concurrency = 3"
     finally:
         srv.stop()
+
+
+def test_aws_cli_event_invoke_and_event_invoke_config(server, lam, sink, receiver, tmp_path):
+    dest, received = receiver
+    name = create(lam, WORKER)
+    cfg = aws_json(server.url, "lambda", "put-function-event-invoke-config", "--function-name", name,
+                   "--maximum-retry-attempts", "0",
+                   "--destination-config", json.dumps({"OnFailure": {"Destination": function_arn(dest)}}))
+    assert cfg["MaximumRetryAttempts"] == 0
+    listed = aws_json(server.url, "lambda", "list-function-event-invoke-configs", "--function-name", name)
+    assert [c["FunctionArn"] for c in listed["FunctionEventInvokeConfigs"]] == [function_arn(name) + ":$LATEST"]
+    out = aws_json(server.url, "lambda", "invoke", "--function-name", name, "--invocation-type", "Event",
+                   "--payload", json.dumps({"sink": sink, "mode": "fail"}), str(tmp_path / "out.json"))
+    assert out["StatusCode"] == 202
+    rec = wait_until(lambda: lines(received), 60, what="the on-failure record")[0]
+    assert rec["requestContext"]["condition"] == "RetriesExhausted"
+    assert rec["requestContext"]["approximateInvokeCount"] == 1

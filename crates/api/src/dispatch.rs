@@ -494,6 +494,90 @@ async fn run_event(state: &AppState, function: FunctionConfig, event: QueuedEven
     }
 }
 
+/// How an attempt ended, as far as retrying is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    Succeeded,
+    FunctionError,
+    /// Throttled or a platform failure: the function did not run.
+    Refused,
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Succeeded {
+        invokes: u32,
+    },
+    Retry(Retry),
+    Failed {
+        condition: &'static str,
+        invokes: u32,
+    },
+}
+
+/// Lambda's retry rules: function errors are retried `max_retries` times after `retry_delay`,
+/// then twice that; refused attempts are retried with a doubling delay from `throttle_delay` up
+/// to `throttle_max_delay`; nothing is retried past `max_age_ms` after the event was accepted.
+fn next_step(
+    attempt: Attempt,
+    event: &QueuedEvent,
+    max_retries: u32,
+    max_age_ms: i64,
+    settings: &AsyncSettings,
+    now: i64,
+) -> Step {
+    let too_old = |due: i64| due - event.enqueued_ms > max_age_ms;
+    match attempt {
+        Attempt::Succeeded => Step::Succeeded {
+            invokes: event.invoke_count + 1,
+        },
+        Attempt::FunctionError => {
+            let attempts = event.attempts + 1;
+            let invokes = event.invoke_count + 1;
+            if attempts > max_retries {
+                return Step::Failed {
+                    condition: "RetriesExhausted",
+                    invokes,
+                };
+            }
+            let due = now + ms(settings.retry_delay) * i64::from(attempts);
+            if too_old(due) {
+                return Step::Failed {
+                    condition: "EventAgeExceeded",
+                    invokes,
+                };
+            }
+            Step::Retry(Retry {
+                due_ms: due,
+                attempts,
+                invoke_count: invokes,
+                throttles: event.throttles,
+            })
+        }
+        Attempt::Refused => {
+            let throttles = event.throttles + 1;
+            let shift = (throttles - 1).min(20);
+            let delay = ms(settings.throttle_delay)
+                .saturating_mul(1 << shift)
+                .min(ms(settings.throttle_max_delay));
+            let due = now + delay;
+            if too_old(due) {
+                return Step::Failed {
+                    condition: "EventAgeExceeded",
+                    invokes: event.invoke_count,
+                };
+            }
+            Step::Retry(Retry {
+                due_ms: due,
+                attempts: event.attempts,
+                invoke_count: event.invoke_count,
+                throttles,
+            })
+        }
+    }
+}
+
 /// Decides what follows an attempt and stores it.
 async fn settle(
     state: &AppState,
@@ -501,7 +585,6 @@ async fn settle(
     result: Result<InvokeOutcome, InvokeError>,
 ) -> kumo_store::Result<()> {
     let queue = &state.events.queue;
-    let settings = &state.events.settings;
     let config = queue
         .get_event_config(&event.function)
         .await?
@@ -521,93 +604,31 @@ async fn settle(
             .max_event_age_secs
             .unwrap_or(DEFAULT_MAX_EVENT_AGE_SECS),
     ) * 1000;
+    let (attempt, ending) = match &result {
+        Ok(o) if o.function_error.is_none() => (Attempt::Succeeded, Ending::Ran(o)),
+        Ok(o) => (Attempt::FunctionError, Ending::Ran(o)),
+        // The process is stopping: the event stays claimed and runs again after the restart.
+        Err(InvokeError::ShuttingDown) => return Ok(()),
+        Err(InvokeError::Throttled { .. }) => (Attempt::Refused, Ending::Refused(429)),
+        Err(InvokeError::Platform(_)) => (Attempt::Refused, Ending::Refused(500)),
+    };
     let now = now_ms();
-    match result {
-        Ok(outcome) if outcome.function_error.is_none() => {
-            let invokes = event.invoke_count + 1;
+    let settings = &state.events.settings;
+    match next_step(attempt, &event, max_retries, max_age_ms, settings, now) {
+        Step::Succeeded { invokes } => {
             let mut follow_ups = Vec::new();
             if let Some(dest) = &config.on_success {
-                let record = record(state, &event, "Success", invokes, Ending::Ran(&outcome));
+                let record = record(state, &event, "Success", invokes, ending);
                 follow_ups.extend(destination_event(state, dest, record.to_string(), now));
             }
             queue.complete(&event.id, follow_ups, None).await
         }
-        Ok(outcome) => {
-            let attempts = event.attempts + 1;
-            let invokes = event.invoke_count + 1;
-            if attempts > max_retries {
-                return fail(
-                    state,
-                    &config,
-                    &event,
-                    "RetriesExhausted",
-                    invokes,
-                    Ending::Ran(&outcome),
-                )
-                .await;
-            }
-            let due = now + ms(settings.retry_delay) * i64::from(attempts);
-            if due - event.enqueued_ms > max_age_ms {
-                return fail(
-                    state,
-                    &config,
-                    &event,
-                    "EventAgeExceeded",
-                    invokes,
-                    Ending::Ran(&outcome),
-                )
-                .await;
-            }
-            debug!(request_id = %event.id, attempts, "function error; retrying");
-            queue
-                .retry(
-                    &event.id,
-                    Retry {
-                        due_ms: due,
-                        attempts,
-                        invoke_count: invokes,
-                        throttles: event.throttles,
-                    },
-                )
-                .await
+        Step::Retry(retry) => {
+            debug!(request_id = %event.id, ?attempt, due_ms = retry.due_ms, "retrying");
+            queue.retry(&event.id, retry).await
         }
-        // The process is stopping: the event stays claimed and runs again after the restart.
-        Err(InvokeError::ShuttingDown) => Ok(()),
-        Err(e) => {
-            let throttles = event.throttles + 1;
-            let shift = (throttles - 1).min(20);
-            let delay = ms(settings.throttle_delay)
-                .saturating_mul(1 << shift)
-                .min(ms(settings.throttle_max_delay));
-            let due = now + delay;
-            if due - event.enqueued_ms > max_age_ms {
-                let status = if matches!(e, InvokeError::Throttled { .. }) {
-                    429
-                } else {
-                    500
-                };
-                return fail(
-                    state,
-                    &config,
-                    &event,
-                    "EventAgeExceeded",
-                    event.invoke_count,
-                    Ending::Refused(status),
-                )
-                .await;
-            }
-            debug!(request_id = %event.id, error = %e, "attempt refused; retrying");
-            queue
-                .retry(
-                    &event.id,
-                    Retry {
-                        due_ms: due,
-                        attempts: event.attempts,
-                        invoke_count: event.invoke_count,
-                        throttles,
-                    },
-                )
-                .await
+        Step::Failed { condition, invokes } => {
+            fail(state, &config, &event, condition, invokes, ending).await
         }
     }
 }
@@ -728,4 +749,118 @@ async fn fail(
         .queue
         .complete(&event.id, follow_ups, Some(dead_letter))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(attempts: u32, throttles: u32) -> QueuedEvent {
+        QueuedEvent {
+            id: "e".into(),
+            function: "f".into(),
+            invoked_arn: "arn".into(),
+            payload: b"{}".to_vec(),
+            client_context: None,
+            trace_id: None,
+            enqueued_ms: 0,
+            attempts,
+            invoke_count: attempts,
+            throttles,
+        }
+    }
+
+    const SIX_HOURS_MS: i64 = 21_600_000;
+
+    #[test]
+    fn function_errors_retry_after_one_then_two_minutes_then_fail() {
+        let s = AsyncSettings::default();
+        let step = |attempts, now| {
+            next_step(
+                Attempt::FunctionError,
+                &event(attempts, 0),
+                2,
+                SIX_HOURS_MS,
+                &s,
+                now,
+            )
+        };
+        let Step::Retry(first) = step(0, 1_000) else {
+            panic!("the first error is retried");
+        };
+        assert_eq!(
+            (first.due_ms, first.attempts, first.invoke_count),
+            (61_000, 1, 1)
+        );
+        let Step::Retry(second) = step(1, 61_000) else {
+            panic!("the second error is retried");
+        };
+        assert_eq!((second.due_ms, second.attempts), (181_000, 2));
+        assert_eq!(
+            step(2, 181_000),
+            Step::Failed {
+                condition: "RetriesExhausted",
+                invokes: 3
+            }
+        );
+    }
+
+    #[test]
+    fn zero_retries_fail_at_the_first_error() {
+        let s = AsyncSettings::default();
+        assert_eq!(
+            next_step(Attempt::FunctionError, &event(0, 0), 0, SIX_HOURS_MS, &s, 0),
+            Step::Failed {
+                condition: "RetriesExhausted",
+                invokes: 1
+            }
+        );
+    }
+
+    #[test]
+    fn throttles_back_off_doubling_up_to_the_cap_until_the_event_is_too_old() {
+        let s = AsyncSettings::default();
+        let delays: Vec<i64> = (0..12)
+            .map(
+                |t| match next_step(Attempt::Refused, &event(0, t), 2, SIX_HOURS_MS, &s, 0) {
+                    Step::Retry(r) => {
+                        assert_eq!((r.throttles, r.invoke_count), (t + 1, 0));
+                        r.due_ms
+                    }
+                    other => panic!("throttle {t} not retried: {other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(
+            delays,
+            [
+                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000,
+                300_000, 300_000
+            ]
+        );
+        // A retry that would come after MaximumEventAgeInSeconds is not made.
+        assert_eq!(
+            next_step(Attempt::Refused, &event(0, 30), 2, 60_000, &s, 59_500),
+            Step::Failed {
+                condition: "EventAgeExceeded",
+                invokes: 0
+            }
+        );
+        assert_eq!(
+            next_step(Attempt::FunctionError, &event(0, 0), 2, 60_000, &s, 1_000),
+            Step::Failed {
+                condition: "EventAgeExceeded",
+                invokes: 1
+            }
+        );
+    }
+
+    #[test]
+    fn success_counts_the_attempt() {
+        let s = AsyncSettings::default();
+        assert_eq!(
+            next_step(Attempt::Succeeded, &event(2, 5), 2, SIX_HOURS_MS, &s, 0),
+            Step::Succeeded { invokes: 3 }
+        );
+    }
 }
