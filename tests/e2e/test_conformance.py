@@ -495,12 +495,7 @@ def test_init_failure(lam, fns, row):
     assert_fresh_environment(lam, name)
 
 
-# Known engine gap, kept visible: when it is fixed these XPASS, which fails; then drop the marker.
-known_gap_init_exit_message = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="a runtime exit during init is reported without 'RequestId: <id> Error: '")
-EXIT_AT_INIT = [pytest.param(r, id=r.id, marks=known_gap_init_exit_message)
-                for r in RUNTIMES if r.init_type == "Runtime.ExitError"]
+EXIT_AT_INIT = [pytest.param(r, id=r.id) for r in RUNTIMES if r.init_type == "Runtime.ExitError"]
 
 
 @pytest.mark.parametrize("row", EXIT_AT_INIT)
@@ -561,13 +556,6 @@ def test_context_fields(lam, fns, row):
     assert ctx2["request_id"] == request_id(resp) != ctx["request_id"]
 
 
-# Known engine gap, kept visible: when it is fixed these XPASS, which fails; then drop the marker.
-known_gap_qualified_arn = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="the runtime is given the unqualified ARN for a qualified invoke")
-
-
-@known_gap_qualified_arn
 @rows
 def test_context_carries_the_qualified_arn_the_caller_used(lam, fns, row):
     name = fns.get(row)

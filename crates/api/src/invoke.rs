@@ -76,10 +76,14 @@ pub async fn invoke(
     } else {
         payload
     };
-    let invoked_arn = if raw.starts_with("arn:") {
-        raw.clone()
-    } else {
-        state.function_arn(name.as_str())
+    // The ARN as the caller named the function: qualified when the caller gave a qualifier.
+    let qualifier = kumo_types::FunctionRef::parse(&raw)
+        .ok()
+        .and_then(|r| r.qualifier.map(|q| q.as_str().to_owned()))
+        .or_else(|| q.get("Qualifier").cloned());
+    let invoked_arn = match qualifier {
+        Some(qualifier) => format!("{}:{qualifier}", state.function_arn(name.as_str())),
+        None => state.function_arn(name.as_str()),
     };
     let trace_id = header(&headers, "x-amzn-trace-id").map(str::to_owned);
     if invocation_type == "Event" {

@@ -445,7 +445,7 @@ impl Engine {
                     "INIT_START Runtime Version: {}",
                     f.runtime.as_str()
                 )));
-                match self.await_init(&env).await {
+                match self.await_init(&env, &request_id).await {
                     Ok(()) => {}
                     Err((body, error_type, status)) => {
                         let init = env.started.elapsed().as_secs_f64() * 1000.0;
@@ -606,7 +606,11 @@ impl Engine {
 
     /// Waits for the runtime to ask for its first invocation. On failure returns the error
     /// document, its type and the INIT_REPORT status.
-    async fn await_init(&self, env: &Env) -> Result<(), (Bytes, String, &'static str)> {
+    async fn await_init(
+        &self,
+        env: &Env,
+        request_id: &str,
+    ) -> Result<(), (Bytes, String, &'static str)> {
         let init_timeout = self.inner.config.init_timeout;
         let outcome = tokio::select! {
             biased;
@@ -630,7 +634,7 @@ impl Engine {
                 Err((
                     error_doc(
                         INIT_FAILED_TYPES[0],
-                        &format!("Runtime exited with error: {reason}"),
+                        &format!("RequestId: {request_id} Error: Runtime exited with error: {reason}"),
                     ),
                     INIT_FAILED_TYPES[0].into(),
                     "error",
