@@ -8,7 +8,7 @@
 // console log lines, context object) follows the AWS managed Node.js runtime.
 
 import fs from 'node:fs';
-import http from 'node:http';
+import net from 'node:net';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -104,25 +104,100 @@ const [apiHost, apiPort] = (() => {
   const i = address.lastIndexOf(':');
   return [address.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', Number(address.slice(i + 1))];
 })();
-const agent = new http.Agent({ keepAlive: true });
+// One kept-alive HTTP/1.1 connection, one request at a time: the runtime never has two in
+// flight. Written on `net` because node:http's per-request machinery costs more than the
+// whole exchange with the platform.
+let conn = null;
+
+function connect() {
+  const socket = net.createConnection({ host: apiHost, port: apiPort });
+  socket.setNoDelay(true);
+  const c = { socket, buffer: Buffer.alloc(0), waiting: null, closed: false };
+  socket.on('data', (chunk) => {
+    c.buffer = c.buffer.length ? Buffer.concat([c.buffer, chunk]) : chunk;
+    if (c.waiting) c.waiting.check();
+  });
+  const fail = (err) => {
+    c.closed = true;
+    if (conn === c) conn = null;
+    if (c.waiting) c.waiting.fail(err ?? Object.assign(new Error('connection closed'), { code: 'ECONNRESET' }));
+  };
+  socket.on('error', fail);
+  socket.on('close', () => fail());
+  return c;
+}
+
+// Parses one response from the front of `c.buffer`; null until it is complete.
+function takeResponse(c) {
+  const end = c.buffer.indexOf('\r\n\r\n');
+  if (end < 0) return null;
+  const lines = c.buffer.subarray(0, end).toString('latin1').split('\r\n');
+  const status = Number(lines[0].split(' ')[1]);
+  const headers = {};
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  let start = end + 4;
+  let body;
+  if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+    const parts = [];
+    for (;;) {
+      const eol = c.buffer.indexOf('\r\n', start);
+      if (eol < 0) return null;
+      const size = parseInt(c.buffer.subarray(start, eol).toString('latin1'), 16);
+      if (c.buffer.length < eol + 2 + size + 2) return null;
+      if (size === 0) {
+        const fin = c.buffer.indexOf('\r\n\r\n', eol); // after any trailers
+        if (fin < 0) return null;
+        start = fin + 4;
+        break;
+      }
+      parts.push(c.buffer.subarray(eol + 2, eol + 2 + size));
+      start = eol + 2 + size + 2;
+    }
+    body = Buffer.concat(parts);
+  } else {
+    const length = Number(headers['content-length'] ?? 0);
+    if (c.buffer.length < start + length) return null;
+    body = c.buffer.subarray(start, start + length);
+    start += length;
+  }
+  c.buffer = c.buffer.subarray(start);
+  return { status, headers, body };
+}
 
 function request(method, urlPath, body, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const send = (mayRetry) => {
-      const req = http.request({ host: apiHost, port: apiPort, method, path: urlPath, agent, headers }, (res) => {
-        const chunks = [];
-        res.on('data', (chunk) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
-      // A kept-alive socket may have been closed by the server while idle.
-      req.on('error', (err) =>
-        mayRetry && req.reusedSocket && err.code === 'ECONNRESET' ? send(false) : reject(err),
-      );
-      req.end(body);
-    };
-    send(true);
-  });
+  const send = (mayRetry) =>
+    new Promise((resolve, reject) => {
+      const reused = conn !== null && !conn.closed;
+      const c = reused ? conn : (conn = connect());
+      c.waiting = {
+        check() {
+          const res = takeResponse(c);
+          if (res) {
+            c.waiting = null;
+            c.socket.unref(); // an idle connection must not keep the event loop alive
+            resolve(res);
+          }
+        },
+        fail(err) {
+          c.waiting = null;
+          // A kept-alive connection may have been closed by the server while idle.
+          if (mayRetry && reused) send(false).then(resolve, reject);
+          else reject(err);
+        },
+      };
+      c.socket.ref();
+      const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
+      let head = `${method} ${urlPath} HTTP/1.1\r\nHost: ${apiHost}:${apiPort}\r\n`;
+      for (const [k, v] of Object.entries(headers)) {
+        if (k.toLowerCase() !== 'content-length') head += `${k}: ${v}\r\n`;
+      }
+      head += `Content-Length: ${payload.length}\r\n\r\n`;
+      c.socket.write(payload.length ? Buffer.concat([Buffer.from(head, 'latin1'), payload]) : head);
+    });
+  return send(true);
 }
 
 // Resolves once everything written to stdout/stderr has reached the pipe.
