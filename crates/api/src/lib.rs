@@ -19,6 +19,7 @@ mod functions;
 mod invoke;
 pub mod json11;
 pub mod schedule;
+mod settle;
 mod logs_api;
 mod metrics;
 pub mod sigv4;
