@@ -59,7 +59,6 @@ pub fn start_kumo(bin: &Path, build_dir: &Path) -> Result<Server> {
         .env("KUMO_AUTH_ACCESS_KEY_ID", KEY)
         .env("KUMO_AUTH_SECRET_ACCESS_KEY", SECRET)
         .env("KUMO_RUNTIMES_BUILD_DIR", build_dir)
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(
             data.path().join("stderr.log"),

@@ -195,7 +195,14 @@ impl Env {
                 cmd.current_dir(task_dir);
             }
         }
-        let mut child = cmd.spawn().map_err(|e| {
+        let before_spawn = started.elapsed();
+        let spawned = cmd.spawn();
+        tracing::debug!(
+            prepare_ms = before_spawn.as_secs_f64() * 1000.0,
+            spawn_ms = (started.elapsed() - before_spawn).as_secs_f64() * 1000.0,
+            "environment process started"
+        );
+        let mut child = spawned.map_err(|e| {
             cleanup(
                 if matches!(function.runtime.family(), RuntimeFamily::Provided) {
                     StartError::InvalidEntrypoint(format!("fork/exec {}: {e}", program.display()))
@@ -333,12 +340,21 @@ fn prepare_isolation(
         format!("nameserver {}\n", kumo_sandbox::DNS_SERVER),
     )
     .map_err(io("writing resolv.conf"))?;
+    let t0 = std::time::Instant::now();
     let (netns, listener) =
         kumo_sandbox::NetNs::with_listener(Some(([127, 0, 0, 1], 9001).into()))?;
+    let t1 = t0.elapsed();
     let outbound = outbound
         .map(|program| kumo_sandbox::Outbound::attach(program, &netns))
         .transpose()?;
+    let t2 = t0.elapsed();
     let sandbox = kumo_sandbox::Sandbox::prepare(spec, Some(&netns), cgroups)?;
+    tracing::debug!(
+        netns_us = t1.as_micros() as u64,
+        outbound_us = (t2 - t1).as_micros() as u64,
+        cgroups_us = (t0.elapsed() - t2).as_micros() as u64,
+        "sandbox prepared"
+    );
     let isolation = Isolation {
         sandbox,
         _outbound: outbound,
@@ -347,7 +363,6 @@ fn prepare_isolation(
     Ok((isolation, listener))
 }
 
-/// What the sandbox of a function's environment looks like.
 /// The program and arguments that start `function`'s runtime.
 fn command(
     function: &FunctionConfig,
@@ -428,6 +443,7 @@ fn command(
     }
 }
 
+/// What the sandbox of a function's environment looks like.
 fn sandbox_spec(
     id: &str,
     f: &FunctionConfig,

@@ -440,7 +440,7 @@ impl Engine {
                             .await)
                     }
                 };
-                debug!(env = %env.id, "cold start");
+                debug!(env = %env.id, spawned_ms = env.started.elapsed().as_secs_f64() * 1000.0, "cold start");
                 lines.push(event(format!(
                     "INIT_START Runtime Version: {}",
                     f.runtime.as_str()
