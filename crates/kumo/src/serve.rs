@@ -64,6 +64,9 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
 
 pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     let sandbox = sandbox_config(&settings, insecure_no_sandbox)?;
+    let instance = sandbox
+        .as_ref()
+        .map(|s| (s.cgroups.clone(), s.instance.clone()));
     let data_dir = &settings.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("while creating data directory {}", data_dir.display()))?;
@@ -160,6 +163,13 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     let grace = settings.shutdown_grace;
     let drained = tokio::time::timeout(grace, server).await;
     engine.shutdown(std::time::Duration::from_millis(100)).await;
+    if let Some((cgroups, instance)) = instance {
+        tokio::task::spawn_blocking(move || {
+            kumo_sandbox::Cgroups::remove_instance(&cgroups, &instance)
+        })
+        .await
+        .ok();
+    }
     match drained {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => bail!("server error: {e}"),

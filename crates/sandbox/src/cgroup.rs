@@ -227,6 +227,14 @@ impl Cgroups {
         }
         removed
     }
+
+    /// Removes everything of a server instance, its own directory included (at shutdown).
+    pub fn remove_instance(version: &CgroupVersion, instance: &str) {
+        Self::clean_leftovers(version, instance);
+        for parent in Self::parents(version) {
+            remove_dir(&parent.join(instance));
+        }
+    }
 }
 
 impl Drop for Cgroups {
