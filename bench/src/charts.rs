@@ -63,7 +63,9 @@ pub fn latency_cdf(r: &Results, path: &Path) -> Result<()> {
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(err)?
             .label(label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -85,7 +87,12 @@ pub fn throughput(r: &Results, path: &Path) -> Result<()> {
     targets.dedup();
     targets.sort();
     targets.dedup();
-    let y_max = r.throughput.iter().map(|t| t.per_second).fold(0.0, f64::max) * 1.15;
+    let y_max = r
+        .throughput
+        .iter()
+        .map(|t| t.per_second)
+        .fold(0.0, f64::max)
+        * 1.15;
     let x_max = r.throughput.iter().map(|t| t.clients).max().unwrap_or(1) as f64;
     let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -114,9 +121,15 @@ pub fn throughput(r: &Results, path: &Path) -> Result<()> {
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
             .map_err(err)?
             .label(target.to_string())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, color.filled())),
+            )
             .map_err(err)?;
     }
     chart

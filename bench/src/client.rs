@@ -52,7 +52,11 @@ impl Client {
     ) -> Result<Prepared> {
         let url = format!("{}{path}", self.base);
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-        headers.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        headers.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let mut signed_at = None;
         if self.sign {
             let plain: Vec<(&str, &str)> = headers
@@ -141,9 +145,7 @@ impl Client {
         path: &str,
         body: serde_json::Value,
     ) -> Result<serde_json::Value> {
-        let out = self
-            .call(method, path, serde_json::to_vec(&body)?)
-            .await?;
+        let out = self.call(method, path, serde_json::to_vec(&body)?).await?;
         if out.is_empty() {
             return Ok(serde_json::Value::Null);
         }

@@ -17,6 +17,20 @@ pub struct Function {
     pub floor_label: String,
 }
 
+impl Function {
+    /// A Python function of one module, `app.py`, without a floor.
+    pub fn python(key: &'static str, source: &[u8]) -> Result<Self> {
+        Ok(Self {
+            key,
+            runtime: "python3.11",
+            handler: "app.handler",
+            zip: zip(&[("app.py", source.to_vec(), 0o644)])?,
+            floor: Vec::new(),
+            floor_label: String::new(),
+        })
+    }
+}
+
 fn zip(files: &[(&str, Vec<u8>, u32)]) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
     {
@@ -174,7 +188,10 @@ fn dotnet(work: &Path) -> Result<Function> {
         runtime: "dotnet8",
         handler: "Noop::Bench.Noop::Handle",
         zip: zip(&[("Noop.dll", std::fs::read(dir.join("Noop.dll"))?, 0o644)])?,
-        floor: vec!["/usr/bin/mono".into(), dir.join("Hello.exe").display().to_string()],
+        floor: vec![
+            "/usr/bin/mono".into(),
+            dir.join("Hello.exe").display().to_string(),
+        ],
         floor_label: "mono (empty Main)".into(),
     })
 }

@@ -94,9 +94,9 @@ pub async fn serve_floor() -> Result<()> {
     use axum::routing::post;
     let app = axum::Router::new().route(
         "/{*path}",
-        post(|body: axum::body::Bytes| async move {
-            ([("content-type", "application/json")], body)
-        }),
+        post(
+            |body: axum::body::Bytes| async move { ([("content-type", "application/json")], body) },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("floor listening on http://{}", listener.local_addr()?);

@@ -28,7 +28,10 @@ use clap::Parser;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "kumo-bench", about = "Measures Kumo against the physical floor")]
+#[command(
+    name = "kumo-bench",
+    about = "Measures Kumo against the physical floor"
+)]
 pub struct Args {
     /// Every phase, briefly: a smoke test that fails only on errors.
     #[arg(long)]
@@ -40,7 +43,11 @@ pub struct Args {
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
     /// Runtimes to measure.
-    #[arg(long, value_delimiter = ',', default_value = "python,node,java,dotnet,go")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "python,node,java,dotnet,go"
+    )]
     pub runtimes: Vec<String>,
     /// Replace the results section of this Markdown file.
     #[arg(long)]

@@ -177,7 +177,9 @@ pub async fn run(args: Args) -> Result<()> {
         ..Default::default()
     };
     std::fs::create_dir_all(&args.out)?;
-    let work = tempfile::Builder::new().prefix("kumo-bench-fn-").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("kumo-bench-fn-")
+        .tempdir()?;
     let (funcs, skipped) = functions::build(&args.runtimes, work.path(), &repo)?;
     for s in &skipped {
         eprintln!("skipped {s}");
@@ -222,9 +224,8 @@ pub async fn run(args: Args) -> Result<()> {
         let secs = if q { 2.0 } else { 20.0 };
         let python = funcs.iter().find(|f| f.key == "python");
         for &clients in levels {
-            r.throughput.push(
-                throughput(&fc, "floor", &invoke_path("floor"), clients, secs).await?,
-            );
+            r.throughput
+                .push(throughput(&fc, "floor", &invoke_path("floor"), clients, secs).await?);
             if let Some(f) = python {
                 let path = invoke_path(&format!("bench-{}", f.key));
                 // Bring the environments up first: this phase measures warm throughput.
@@ -277,10 +278,18 @@ async fn cold(kc: &Client, f: &Function, n: usize) -> Result<Cold> {
             json!({"Environment": {"Variables": {"BENCH_ROUND": i.to_string()}}}),
         )
         .await?;
-        let p = kc.prepare_with("POST", &path, PAYLOAD.to_vec(), &[("x-amz-log-type", "Tail")])?;
+        let p = kc.prepare_with(
+            "POST",
+            &path,
+            PAYLOAD.to_vec(),
+            &[("x-amz-log-type", "Tail")],
+        )?;
         let (status, headers, body, took) = kc.send_full(&p).await?;
         if status != 200 || headers.contains_key("x-amz-function-error") {
-            bail!("cold invoke of {name}: {status} {}", String::from_utf8_lossy(&body));
+            bail!(
+                "cold invoke of {name}: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         let log = headers
             .get("x-amz-log-result")
@@ -447,22 +456,10 @@ fn idle_floor_rss(key: &str) -> Result<Option<f64>> {
 async fn scaleout(kc: &Client, envs: usize, round: usize) -> Result<ScaleOut> {
     let name = format!("bench-sleep-{round}");
     let sleep_ms = 1000u64;
-    let f = Function {
-        key: "sleep",
-        runtime: "python3.11",
-        handler: "app.handler",
-        zip: {
-            let mut out = std::io::Cursor::new(Vec::new());
-            let mut w = zip::ZipWriter::new(&mut out);
-            w.start_file("app.py", zip::write::SimpleFileOptions::default())?;
-            use std::io::Write;
-            w.write_all(b"import time\ndef handler(event, context):\n    time.sleep(event['ms'] / 1000)\n    return 1\n")?;
-            w.finish()?;
-            out.into_inner()
-        },
-        floor: Vec::new(),
-        floor_label: String::new(),
-    };
+    let f = Function::python(
+        "sleep",
+        b"import time\ndef handler(event, context):\n    time.sleep(event['ms'] / 1000)\n    return 1\n",
+    )?;
     create(kc, &name, &f, 128).await?;
     let body = format!("{{\"ms\":{sleep_ms}}}").into_bytes();
     let p = kc.prepare("POST", &invoke_path(&name), body)?;
@@ -477,8 +474,12 @@ async fn scaleout(kc: &Client, envs: usize, round: usize) -> Result<ScaleOut> {
     }
     let all = ms(started.elapsed());
     let scale = (all - sleep_ms as f64).max(0.001);
-    kc.call("DELETE", &format!("/2015-03-31/functions/{name}"), Vec::new())
-        .await?;
+    kc.call(
+        "DELETE",
+        &format!("/2015-03-31/functions/{name}"),
+        Vec::new(),
+    )
+    .await?;
     Ok(ScaleOut {
         environments: envs,
         sleep_ms,
@@ -489,22 +490,7 @@ async fn scaleout(kc: &Client, envs: usize, round: usize) -> Result<ScaleOut> {
 }
 
 async fn control(kc: &Client, n: usize, big_mib: usize) -> Result<Control> {
-    let tiny = Function {
-        key: "tiny",
-        runtime: "python3.11",
-        handler: "app.handler",
-        zip: {
-            let mut out = std::io::Cursor::new(Vec::new());
-            let mut w = zip::ZipWriter::new(&mut out);
-            w.start_file("app.py", zip::write::SimpleFileOptions::default())?;
-            use std::io::Write;
-            w.write_all(b"def handler(e, c):\n    return e\n")?;
-            w.finish()?;
-            out.into_inner()
-        },
-        floor: Vec::new(),
-        floor_label: String::new(),
-    };
+    let tiny = Function::python("tiny", b"def handler(e, c):\n    return e\n")?;
     let tiny = std::sync::Arc::new(tiny);
     let started = Instant::now();
     let workers = 8;

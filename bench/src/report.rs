@@ -49,27 +49,43 @@ fn markdown(r: &Results, args: &Args) -> String {
         m.cpu,
         m.memory_gib,
         m.kernel,
-        if r.quick { " — quick mode, not for comparison" } else { "" },
+        if r.quick {
+            " — quick mode, not for comparison"
+        } else {
+            ""
+        },
         r.command
     );
     for skipped in &r.skipped {
         let _ = writeln!(s, "- not measured: {skipped}");
     }
     if let Some(floor) = &r.floor_warm {
-        let _ = writeln!(s, "### Warm invoke latency ({} sequential requests)\n", floor.n);
+        let _ = writeln!(
+            s,
+            "### Warm invoke latency ({} sequential requests)\n",
+            floor.n
+        );
         let _ = writeln!(s, "| target | p50 ms | p90 ms | p99 ms | max ms | added p50 ms | added p99 ms | p50 ratio |");
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
         let _ = writeln!(
             s,
             "| floor (axum echo) | {} | {} | {} | {} | | | 1.00 |",
-            f(floor.p50_ms), f(floor.p90_ms), f(floor.p99_ms), f(floor.max_ms)
+            f(floor.p50_ms),
+            f(floor.p90_ms),
+            f(floor.p99_ms),
+            f(floor.max_ms)
         );
         for (rt, w) in &r.warm {
             let _ = writeln!(
                 s,
                 "| {rt} | {} | {} | {} | {} | {} | {} | {:.2} |",
-                f(w.p50_ms), f(w.p90_ms), f(w.p99_ms), f(w.max_ms),
-                f(w.p50_ms - floor.p50_ms), f(w.p99_ms - floor.p99_ms), w.p50_ms / floor.p50_ms
+                f(w.p50_ms),
+                f(w.p90_ms),
+                f(w.p99_ms),
+                f(w.max_ms),
+                f(w.p50_ms - floor.p50_ms),
+                f(w.p99_ms - floor.p99_ms),
+                w.p50_ms / floor.p50_ms
             );
         }
         let _ = writeln!(s, "\n![warm latency CDF](bench/results/latency-cdf.svg)\n");
@@ -82,15 +98,23 @@ fn markdown(r: &Results, args: &Args) -> String {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | `{}` | {} | {} |",
-                c.runtime, f(c.invoke.p50_ms), f(c.invoke.p90_ms), f(c.init_duration.p50_ms),
-                c.floor_label, f(c.floor.p50_ms), f(c.invoke.p50_ms - c.floor.p50_ms)
+                c.runtime,
+                f(c.invoke.p50_ms),
+                f(c.invoke.p90_ms),
+                f(c.init_duration.p50_ms),
+                c.floor_label,
+                f(c.floor.p50_ms),
+                f(c.invoke.p50_ms - c.floor.p50_ms)
             );
         }
         s.push('\n');
     }
     if !r.throughput.is_empty() {
         let _ = writeln!(s, "### Throughput (no-op invokes)\n");
-        let _ = writeln!(s, "| target | clients | seconds | requests | errors | req/s | p99 ms | share of floor |");
+        let _ = writeln!(
+            s,
+            "| target | clients | seconds | requests | errors | req/s | p99 ms | share of floor |"
+        );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for t in &r.throughput {
             let floor = r
@@ -101,8 +125,14 @@ fn markdown(r: &Results, args: &Args) -> String {
             let _ = writeln!(
                 s,
                 "| {} | {} | {:.1} | {} | {} | {:.0} | {} | {:.0} % |",
-                t.target, t.clients, t.seconds, t.requests, t.errors, t.per_second,
-                f(t.p99_ms), 100.0 * t.per_second / floor
+                t.target,
+                t.clients,
+                t.seconds,
+                t.requests,
+                t.errors,
+                t.per_second,
+                f(t.p99_ms),
+                100.0 * t.per_second / floor
             );
         }
         let _ = writeln!(s, "\n![throughput](bench/results/throughput.svg)\n");
@@ -116,21 +146,31 @@ fn markdown(r: &Results, args: &Args) -> String {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} |",
-                d.runtime, d.environments, f(d.runtime_rss_mib), f(floor),
-                f(d.runtime_rss_mib - floor), f(d.env_pss_mib)
+                d.runtime,
+                d.environments,
+                f(d.runtime_rss_mib),
+                f(floor),
+                f(d.runtime_rss_mib - floor),
+                f(d.env_pss_mib)
             );
         }
         s.push('\n');
     }
     if !r.scaleout.is_empty() {
         let _ = writeln!(s, "### Scale-out (concurrent invokes of a function sleeping 1 s, from zero environments)\n");
-        let _ = writeln!(s, "| environments | all answered ms | scale-out ms (minus the sleep) | sandboxes/s |");
+        let _ = writeln!(
+            s,
+            "| environments | all answered ms | scale-out ms (minus the sleep) | sandboxes/s |"
+        );
         let _ = writeln!(s, "|---:|---:|---:|---:|");
         for o in &r.scaleout {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {:.0} |",
-                o.environments, f(o.all_answered_ms), f(o.scale_out_ms), o.sandboxes_per_second
+                o.environments,
+                f(o.all_answered_ms),
+                f(o.scale_out_ms),
+                o.sandboxes_per_second
             );
         }
         s.push('\n');
@@ -139,10 +179,29 @@ fn markdown(r: &Results, args: &Args) -> String {
         let _ = writeln!(s, "### Control plane\n");
         let _ = writeln!(s, "| measurement | value |");
         let _ = writeln!(s, "|---|---:|");
-        let _ = writeln!(s, "| CreateFunction, 8 clients | {:.0} functions/s |", c.create_per_second);
-        let _ = writeln!(s, "| ListFunctions, all {} functions, 50 per page | {} ms |", c.functions, f(c.list_all_ms));
-        let _ = writeln!(s, "| ListFunctions, one page p50 / p99 | {} / {} ms |", f(c.list_page.p50_ms), f(c.list_page.p99_ms));
-        let _ = writeln!(s, "| CreateFunction, {:.1} MiB zip, p50 | {} ms |", c.big_zip_mib, f(c.create_big_zip.p50_ms));
+        let _ = writeln!(
+            s,
+            "| CreateFunction, 8 clients | {:.0} functions/s |",
+            c.create_per_second
+        );
+        let _ = writeln!(
+            s,
+            "| ListFunctions, all {} functions, 50 per page | {} ms |",
+            c.functions,
+            f(c.list_all_ms)
+        );
+        let _ = writeln!(
+            s,
+            "| ListFunctions, one page p50 / p99 | {} / {} ms |",
+            f(c.list_page.p50_ms),
+            f(c.list_page.p99_ms)
+        );
+        let _ = writeln!(
+            s,
+            "| CreateFunction, {:.1} MiB zip, p50 | {} ms |",
+            c.big_zip_mib,
+            f(c.create_big_zip.p50_ms)
+        );
         s.push('\n');
     }
     let _ = args;

@@ -565,30 +565,9 @@ impl EventQueue for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::function;
+    use kumo_types::FunctionName;
     use crate::FunctionStore;
-    use kumo_types::{FunctionConfig, FunctionName, Runtime};
-    use std::collections::BTreeMap;
-
-    fn function(name: &str) -> FunctionConfig {
-        FunctionConfig {
-            name: FunctionName::parse(name).expect("valid name"),
-            runtime: Runtime::parse("python3.11").expect("valid runtime"),
-            handler: "app.handler".into(),
-            role: "arn:aws:iam::123456789012:role/r".into(),
-            description: String::new(),
-            memory_mb: 128,
-            timeout_secs: 3,
-            ephemeral_storage_mb: 512,
-            environment: BTreeMap::new(),
-            architecture: "x86_64".into(),
-            code_sha256_hex: "00".into(),
-            code_size: 1,
-            last_modified_ms: 0,
-            revision_id: "r1".into(),
-            reserved_concurrency: None,
-            tags: BTreeMap::new(),
-        }
-    }
 
     fn event(id: &str, function: &str, due_ms: i64) -> NewEvent {
         NewEvent {

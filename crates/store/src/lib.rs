@@ -15,10 +15,10 @@
 //! transaction or a file renamed into place. This crate holds no HTTP and no process logic.
 
 pub mod code;
-mod logs;
 mod events;
-mod sqlite;
+mod logs;
 mod rules;
+mod sqlite;
 mod urls;
 mod usage;
 
@@ -26,12 +26,12 @@ pub use code::{CodeInfo, CodeStore};
 pub use events::{
     DeadLetter, EventInvokeConfig, EventQueue, NewEvent, QueueStats, QueuedEvent, Retry,
 };
-pub use rules::{Rule, RuleDeletion, RuleStore, Target};
-pub use sqlite::SqliteStore;
 pub use logs::{
     EventPos, EventScan, Expired, LogGroupInfo, LogQuery, LogStreamInfo, StoredLogEvent,
     StreamCursor, StreamOrder,
 };
+pub use rules::{Rule, RuleDeletion, RuleStore, Target};
+pub use sqlite::SqliteStore;
 pub use urls::UrlStore;
 pub use usage::{Outcome, UsageFilter, UsageGroup, UsageRecord, UsageStore, UsageSum};
 
@@ -113,4 +113,33 @@ pub trait LogStore: Send + Sync + 'static {
     }
     /// Events of one stream in order, for tests and the CLI.
     async fn stream_events(&self, group: &str, stream: &str) -> Result<Vec<LogEvent>>;
+}
+
+/// What the store's tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use kumo_types::{FunctionConfig, FunctionName, Runtime};
+    use std::collections::BTreeMap;
+
+    /// A valid function configuration named `name`.
+    pub fn function(name: &str) -> FunctionConfig {
+        FunctionConfig {
+            name: FunctionName::parse(name).expect("valid name"),
+            runtime: Runtime::parse("python3.11").expect("valid runtime"),
+            handler: "app.handler".into(),
+            role: "arn:aws:iam::123456789012:role/r".into(),
+            description: String::new(),
+            memory_mb: 128,
+            timeout_secs: 3,
+            ephemeral_storage_mb: 512,
+            environment: BTreeMap::new(),
+            architecture: "x86_64".into(),
+            code_sha256_hex: "00".into(),
+            code_size: 1,
+            last_modified_ms: 0,
+            revision_id: "r1".into(),
+            reserved_concurrency: None,
+            tags: BTreeMap::new(),
+        }
+    }
 }

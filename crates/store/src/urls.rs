@@ -139,30 +139,9 @@ impl UrlStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::function;
     use crate::FunctionStore;
-    use kumo_types::{Cors, FunctionConfig, Runtime, UrlAuthType};
-    use std::collections::BTreeMap;
-
-    fn function(name: &str) -> FunctionConfig {
-        FunctionConfig {
-            name: FunctionName::parse(name).expect("valid name"),
-            runtime: Runtime::parse("python3.11").expect("valid runtime"),
-            handler: "app.handler".into(),
-            role: "arn:aws:iam::123456789012:role/r".into(),
-            description: String::new(),
-            memory_mb: 128,
-            timeout_secs: 3,
-            ephemeral_storage_mb: 512,
-            environment: BTreeMap::new(),
-            architecture: "x86_64".into(),
-            code_sha256_hex: "00".into(),
-            code_size: 1,
-            last_modified_ms: 0,
-            revision_id: "r1".into(),
-            reserved_concurrency: None,
-            tags: BTreeMap::new(),
-        }
-    }
+    use kumo_types::{Cors, UrlAuthType};
 
     fn url(name: &str, id: &str) -> FunctionUrlConfig {
         FunctionUrlConfig {
