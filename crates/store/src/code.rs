@@ -55,11 +55,18 @@ impl CodeStore {
         for dir in [&code_dir, &tasks_dir] {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
-        // Unpacking that a crash interrupted leaves `.tmp-*` directories: remove them.
+        // Uploads that a crash interrupted leave `.tmp-*` directories and `*.zip.tmp-*` files.
         if let Ok(entries) = fs::read_dir(&tasks_dir) {
             for entry in entries.flatten() {
                 if entry.file_name().to_string_lossy().starts_with(".tmp-") {
                     let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        if let Ok(entries) = fs::read_dir(&code_dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().contains(".zip.tmp-") {
+                    let _ = fs::remove_file(entry.path());
                 }
             }
         }
@@ -86,16 +93,24 @@ impl CodeStore {
         if task_dir.is_dir() && zip_path.is_file() {
             return Ok(info);
         }
+        // Names of its own for every call: concurrent uploads of the same package must not
+        // write into each other's files.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let tmp = self
             .tasks_dir
-            .join(format!(".tmp-{}-{}", info.sha256_hex, std::process::id()));
+            .join(format!(".tmp-{}-{unique}", info.sha256_hex));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         if let Err(e) = unpack(zip_bytes, &tmp) {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        let zip_tmp = zip_path.with_extension("zip.tmp");
+        let zip_tmp = zip_path.with_extension(format!("zip.tmp-{unique}"));
         fs::write(&zip_tmp, zip_bytes).map_err(io_err(&zip_tmp))?;
         fs::rename(&zip_tmp, &zip_path).map_err(io_err(&zip_path))?;
         match fs::rename(&tmp, &task_dir) {
@@ -194,6 +209,47 @@ fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn concurrent_uploads_of_the_same_package_all_succeed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CodeStore::open(dir.path()).expect("open");
+        for round in 0..5 {
+            let files: Vec<(String, Vec<u8>)> = (0..200)
+                .map(|i| {
+                    (
+                        format!("pkg/m{i}.py"),
+                        format!("X = {round}{i}\n").into_bytes(),
+                    )
+                })
+                .collect();
+            let entries: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|(n, d)| (n.as_str(), d.as_slice()))
+                .collect();
+            let zip = zip_of(&entries);
+            let threads: Vec<_> = (0..16)
+                .map(|_| {
+                    let (store, zip) = (store.clone(), zip.clone());
+                    std::thread::spawn(move || store.put(&zip))
+                })
+                .collect();
+            for t in threads {
+                let info = t.join().expect("thread").expect("put");
+                assert!(store
+                    .task_dir(&info.sha256_hex)
+                    .join("pkg/m199.py")
+                    .is_file());
+            }
+        }
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("code"))
+            .expect("code dir")
+            .chain(fs::read_dir(dir.path().join("tasks")).expect("tasks dir"))
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
 
     fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
