@@ -2,7 +2,8 @@
 
 Loads the handler named by $_HANDLER from $LAMBDA_TASK_ROOT, then serves
 invocations one at a time over the Lambda Runtime API (2018-06-01) at
-http://$AWS_LAMBDA_RUNTIME_API. Started as `python3 -S -u bootstrap.py`:
+http://$AWS_LAMBDA_RUNTIME_API. Started as `python3 -S -u bootstrap.py` (or its precompiled
+bootstrap.pyc, which spares every cold start the compilation):
 standard library only, and nothing from the host's site-packages.
 
 Behaviour (handler resolution, error documents, log lines, context object)
@@ -281,13 +282,17 @@ def make_error(message, error_type, stack_trace, request_id=None):
     }
 
 
+# The file name this code was compiled with (the platform may run a precompiled bootstrap.pyc).
+_OWN_FILE = (lambda: None).__code__.co_filename
+
+
 def error_from_exception(exc, request_id=None):
     """Error document for an exception raised by user code; bootstrap frames dropped."""
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
     for i, frame in enumerate(frames):
-        if frame.filename != __file__:
+        if frame.filename != _OWN_FILE:
             frames = frames[i:]
             break
     stack = traceback.format_list([(f.filename, f.lineno, f.name, f.line) for f in frames])

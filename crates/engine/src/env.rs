@@ -388,14 +388,18 @@ fn command(
         Ok((layout.task_root.join(name), Vec::new()))
     };
     match function.runtime.family() {
-        RuntimeFamily::Python => Ok((
-            commands.python.clone(),
-            vec![
-                "-S".into(),
-                "-u".into(),
-                layout.runtime_dir.join("python/bootstrap.py"),
-            ],
-        )),
+        RuntimeFamily::Python => {
+            // The precompiled bootstrap when there is one (see kumo's runtimes module).
+            let script = if commands.bootstrap_dir.join("python/bootstrap.pyc").is_file() {
+                "python/bootstrap.pyc"
+            } else {
+                "python/bootstrap.py"
+            };
+            Ok((
+                commands.python.clone(),
+                vec!["-S".into(), "-u".into(), layout.runtime_dir.join(script)],
+            ))
+        }
         RuntimeFamily::Node => Ok((
             commands.node.clone(),
             vec![layout.runtime_dir.join("node/bootstrap.mjs")],

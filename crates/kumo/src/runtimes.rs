@@ -36,6 +36,7 @@ pub struct Prepared {
 /// `settings.runtime_build_dir` when needed, and lists the runtimes this machine can run.
 pub fn prepare(settings: &Settings, runtime_dir: &Path, sandboxed: bool) -> Result<Prepared> {
     install_bootstraps(runtime_dir)?;
+    compile_python_bootstrap(&settings.python, runtime_dir);
     let mut names: Vec<String> = ["provided", "provided.al2", "provided.al2023", "go1.x"]
         .map(String::from)
         .into();
@@ -88,6 +89,31 @@ fn install_bootstraps(dir: &Path) -> Result<()> {
             .with_context(|| format!("while creating {}", dir.join(sub).display()))?;
     }
     Ok(())
+}
+
+/// Precompiles the Python bootstrap with the interpreter that runs it, so no cold start spends
+/// milliseconds compiling it; without the `.pyc` environments run the source.
+fn compile_python_bootstrap(python: &Path, runtime_dir: &Path) {
+    let source = runtime_dir.join("python/bootstrap.py");
+    let compiled = runtime_dir.join("python/bootstrap.pyc");
+    let _ = std::fs::remove_file(&compiled);
+    let status = std::process::Command::new(python)
+        .args([
+            "-S",
+            "-c",
+            "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], dfile=sys.argv[3], doraise=True)",
+        ])
+        .arg(&source)
+        .arg(&compiled)
+        .arg("/var/runtime/python/bootstrap.py")
+        .env_clear()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        let _ = std::fs::remove_file(&compiled);
+        tracing::debug!("the Python bootstrap was not precompiled; environments compile it");
+    }
 }
 
 /// Runs `program args` and returns its trimmed stdout.
