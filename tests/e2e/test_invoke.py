@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 import funcs
 from testutil import (
     ACCOUNT,
-    descendant_pids,
+    environment_pids,
     wait_until,
     ROLE,
     SIX_MB,
@@ -443,11 +443,11 @@ def test_inflight_invoke_finishes_across_update_and_delete(lam, server, make_fun
             result["error"] = e
 
     def start_cold_invoke():
-        before = set(descendant_pids(server.pid))
+        before = set(environment_pids(server.pid))
         t = threading.Thread(target=call)
         t.start()
         # the (cold) invoke is admitted once its environment exists
-        wait_until(lambda: set(descendant_pids(server.pid)) - before, timeout=30, what="a new environment")
+        wait_until(lambda: set(environment_pids(server.pid)) - before, timeout=30, what="a new environment")
         return t
 
     t = start_cold_invoke()

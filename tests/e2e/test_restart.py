@@ -15,7 +15,7 @@ from testutil import (
     ROLE,
     KumoServer,
     decode_log,
-    descendant_pids,
+    environment_pids,
     error_code,
     lambda_client,
     make_zip,
@@ -124,7 +124,7 @@ def test_sigterm_lets_inflight_invoke_finish(tmp_path, kumo_binary):
         lam = lambda_client(srv.url)
         name = unique_name("inflight")
         create(lam, name, funcs.PY, "app.handler", funcs.py_files(), Timeout=20)
-        assert not descendant_pids(srv.pid), "an environment exists before the first invoke"
+        assert not environment_pids(srv.pid), "an environment exists before the first invoke"
 
         def call():
             try:
@@ -137,7 +137,7 @@ def test_sigterm_lets_inflight_invoke_finish(tmp_path, kumo_binary):
         t = threading.Thread(target=call)
         t.start()
         # once the environment for this (cold) invoke exists, the server has accepted the invoke
-        env_pids = wait_until(lambda: descendant_pids(srv.pid), timeout=30,
+        env_pids = wait_until(lambda: environment_pids(srv.pid), timeout=30,
                               what="the environment of the in-flight invoke")
         srv.proc.send_signal(signal.SIGTERM)
         t.join(timeout=60)
@@ -162,8 +162,8 @@ def test_idle_environments_are_stopped(tmp_path, kumo_binary):
         create(lam, name, funcs.PY, "app.handler", funcs.py_files())
         out, log = invoke_json(lam, name)
         assert "Init Duration" in log
-        assert descendant_pids(srv.pid), "no environment process after an invoke"
-        wait_until(lambda: not descendant_pids(srv.pid), timeout=30,
+        assert environment_pids(srv.pid), "no environment process after an invoke"
+        wait_until(lambda: not environment_pids(srv.pid), timeout=30,
                    what="idle environment processes to be stopped")
         out2, log2 = invoke_json(lam, name)
         assert out2["invocations"] == 1

@@ -268,6 +268,18 @@ def descendant_pids(pid):
     return out
 
 
+def environment_pids(pid):
+    """Descendants of `pid` that belong to execution environments: all of them except the
+    slirp4netns processes of the network namespaces the server prepares ahead."""
+    def comm(p):
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+    return [p for p in descendant_pids(pid) if comm(p) != "slirp4netns"]
+
+
 # --------------------------------------------------------------------------- clients
 
 

@@ -54,6 +54,8 @@ pub struct SandboxConfig {
     /// The user-mode network stack giving environments outbound access (`slirp4netns`), or
     /// `None` for environments with loopback only.
     pub outbound: Option<String>,
+    /// Network namespaces prepared ahead (made with the same `outbound`).
+    pub networks: Arc<crate::network::NetworkPool>,
 }
 
 /// Where an environment finds things, as seen from inside it.
@@ -128,10 +130,10 @@ impl Env {
             Some(cfg) => {
                 let spec = sandbox_spec(&id, function, task_dir, &scratch, commands, cfg);
                 let cgroups = cfg.cgroups.clone();
-                let outbound = cfg.outbound.clone();
+                let networks = Arc::clone(&cfg.networks);
                 let scratch_dir = scratch.clone();
                 let prepared = tokio::task::spawn_blocking(move || {
-                    prepare_isolation(&spec, &scratch_dir, cgroups, outbound.as_deref())
+                    prepare_isolation(&spec, &scratch_dir, cgroups, &networks)
                 })
                 .await
                 .map_err(|e| StartError::Platform(e.to_string()))
@@ -328,7 +330,7 @@ fn prepare_isolation(
     spec: &kumo_sandbox::Spec,
     scratch: &Path,
     cgroups: kumo_sandbox::CgroupVersion,
-    outbound: Option<&str>,
+    networks: &Arc<crate::network::NetworkPool>,
 ) -> Result<(Isolation, Option<std::net::TcpListener>), kumo_sandbox::SandboxError> {
     let io = |what: &str| {
         let what = what.to_owned();
@@ -341,26 +343,20 @@ fn prepare_isolation(
     )
     .map_err(io("writing resolv.conf"))?;
     let t0 = std::time::Instant::now();
-    let (netns, listener) =
-        kumo_sandbox::NetNs::with_listener(Some(([127, 0, 0, 1], 9001).into()))?;
+    let network = networks.take()?;
     let t1 = t0.elapsed();
-    let outbound = outbound
-        .map(|program| kumo_sandbox::Outbound::attach(program, &netns))
-        .transpose()?;
-    let t2 = t0.elapsed();
-    let sandbox = kumo_sandbox::Sandbox::prepare(spec, Some(&netns), cgroups)?;
+    let sandbox = kumo_sandbox::Sandbox::prepare(spec, Some(&network.netns), cgroups)?;
     tracing::debug!(
-        netns_us = t1.as_micros() as u64,
-        outbound_us = (t2 - t1).as_micros() as u64,
-        cgroups_us = (t0.elapsed() - t2).as_micros() as u64,
+        network_us = t1.as_micros() as u64,
+        cgroups_us = (t0.elapsed() - t1).as_micros() as u64,
         "sandbox prepared"
     );
     let isolation = Isolation {
         sandbox,
-        _outbound: outbound,
-        _netns: netns,
+        _outbound: network.outbound,
+        _netns: network.netns,
     };
-    Ok((isolation, listener))
+    Ok((isolation, network.listener))
 }
 
 /// The program and arguments that start `function`'s runtime.

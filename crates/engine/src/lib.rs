@@ -22,10 +22,12 @@
 mod env;
 mod logs;
 pub mod metrics;
+mod network;
 mod persist;
 mod pool;
 mod runtime_api;
 
+pub use network::NetworkPool;
 pub use pool::{
     DotnetRuntime, Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, JavaRuntime,
     RuntimeCommands, SandboxConfig,

@@ -170,6 +170,10 @@ impl Engine {
                 persist,
             },
         });
+        if let Some(sandbox) = &inner.config.sandbox {
+            // The first cold starts find networks ready.
+            sandbox.networks.refill();
+        }
         let weak = Arc::downgrade(&inner);
         let period = (inner.config.idle_timeout / 4)
             .clamp(Duration::from_millis(50), Duration::from_secs(5));
@@ -342,6 +346,9 @@ impl Engine {
     /// Refuses new invocations, waits up to `grace` for running ones, then stops every environment.
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.lock().shutting_down = true;
+        if let Some(sandbox) = &self.inner.config.sandbox {
+            sandbox.networks.close();
+        }
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let notified = self.inner.idle_changed.notified();

@@ -30,6 +30,8 @@ pub struct SandboxSection {
     pub uid_base: Option<u32>,
     pub uid_count: Option<u32>,
     pub cpu_hard_limit: Option<bool>,
+    /// Network namespaces kept ready for cold starts (0 disables the pool).
+    pub prepared_networks: Option<usize>,
     /// `outbound` (default) or `none`.
     pub network: Option<String>,
 }
@@ -84,6 +86,7 @@ pub struct Settings {
     pub sandbox_uid_base: u32,
     pub sandbox_uid_count: u32,
     pub cpu_hard_limit: bool,
+    pub prepared_networks: usize,
     pub outbound_network: bool,
     pub auth: crate::auth::AuthSettings,
     /// Log retention and size bound, prices, metrics access.
@@ -218,6 +221,9 @@ impl Settings {
             cpu_hard_limit: env_parse("KUMO_SANDBOX_CPU_HARD_LIMIT")?
                 .or(file.sandbox.cpu_hard_limit)
                 .unwrap_or(false),
+            prepared_networks: env_parse("KUMO_SANDBOX_PREPARED_NETWORKS")?
+                .or(file.sandbox.prepared_networks)
+                .unwrap_or(4),
             outbound_network: match env_var("KUMO_SANDBOX_NETWORK")
                 .or(file.sandbox.network)
                 .as_deref()

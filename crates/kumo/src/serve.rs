@@ -52,6 +52,10 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
                 uid_count: settings.sandbox_uid_count,
                 cpu_hard_limit: settings.cpu_hard_limit,
                 instance,
+                networks: kumo_engine::NetworkPool::new(
+                    outbound.clone(),
+                    settings.prepared_networks,
+                ),
                 outbound,
             }))
         }

@@ -18,6 +18,8 @@ pub const DNS_SERVER: &str = "10.0.2.3";
 #[derive(Debug)]
 pub struct Outbound {
     child: Child,
+    /// slirp4netns exits when this closes: with us, even if we are killed.
+    _exit: OwnedFd,
 }
 
 impl Drop for Outbound {
@@ -63,8 +65,10 @@ impl Outbound {
     /// Starts `program` (slirp4netns) for `netns` and waits until the namespace is configured.
     pub fn attach(program: &str, netns: &NetNs) -> Result<Self> {
         let (ready_r, ready_w) = pipe()?;
-        // The child inherits the write end: it must survive exec.
+        let (exit_r, exit_w) = pipe()?;
+        // The child inherits the ready pipe's write end and the exit pipe's read end.
         clear_cloexec(&ready_w)?;
+        clear_cloexec(&exit_r)?;
         let ns_path = format!("/proc/{}/fd/{}", std::process::id(), netns.raw_fd());
         let child = Command::new(program)
             .args([
@@ -75,6 +79,7 @@ impl Outbound {
                 "--enable-seccomp",
             ])
             .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
+            .arg(format!("--exit-fd={}", exit_r.as_raw_fd()))
             .args(["--netns-type=path", &ns_path, "tap0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -82,7 +87,11 @@ impl Outbound {
             .spawn()
             .map_err(io_err(format!("starting {program}")))?;
         drop(ready_w);
-        let mut out = Self { child };
+        drop(exit_r);
+        let mut out = Self {
+            child,
+            _exit: exit_w,
+        };
         let mut ready = [0u8; 1];
         let mut reader = std::fs::File::from(ready_r);
         match reader.read(&mut ready) {
