@@ -308,8 +308,11 @@ async fn cold(kc: &Client, f: &Function, n: usize) -> Result<Cold> {
     let mut floor = Vec::new();
     for _ in 0..n {
         let started = Instant::now();
+        // A clean environment, as environments get (e.g. NODE_EXTRA_CA_CERTS costs node 20 ms).
         let status = std::process::Command::new(&f.floor[0])
             .args(&f.floor[1..])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
             .stdin(std::process::Stdio::null())
             .status()?;
         if !status.success() {
@@ -441,6 +444,8 @@ fn idle_floor_rss(key: &str) -> Result<Option<f64>> {
     };
     let mut child = std::process::Command::new(argv[0])
         .args(&argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()?;
