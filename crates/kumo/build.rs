@@ -10,7 +10,10 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         .collect();
     entries.sort();
     for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if path.is_dir() {
             if name != "out" {
                 collect(root, &path, out);
@@ -23,7 +26,10 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let runtimes = manifest.join("../../runtimes").canonicalize().expect("runtimes/ exists");
+    let runtimes = manifest
+        .join("../../runtimes")
+        .canonicalize()
+        .expect("runtimes/ exists");
     let mut code = String::new();
     for (name, sub) in [("JAVA", "java"), ("DOTNET", "dotnet")] {
         let root = runtimes.join(sub);

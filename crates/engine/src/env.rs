@@ -171,14 +171,8 @@ impl Env {
         }
         let (logs, write_end) = LogCapture::start().map_err(platform).map_err(cleanup)?;
 
-        let (program, args) = command(
-            function,
-            task_dir,
-            &layout,
-            commands,
-            isolation.is_some(),
-        )
-        .map_err(cleanup)?;
+        let (program, args) =
+            command(function, task_dir, &layout, commands, isolation.is_some()).map_err(cleanup)?;
 
         let vars = environment(function, &layout, region, &log_stream);
         let stderr = write_end.try_clone().map_err(platform).map_err(cleanup)?;
@@ -386,7 +380,11 @@ fn command(
     match function.runtime.family() {
         RuntimeFamily::Python => {
             // The precompiled bootstrap when there is one (see kumo's runtimes module).
-            let script = if commands.bootstrap_dir.join("python/bootstrap.pyc").is_file() {
+            let script = if commands
+                .bootstrap_dir
+                .join("python/bootstrap.pyc")
+                .is_file()
+            {
                 "python/bootstrap.pyc"
             } else {
                 "python/bootstrap.py"
@@ -423,7 +421,10 @@ fn command(
                 dir.join("kumo-runtime.jar").display().to_string(),
                 "kumo.Bootstrap".into(),
             ];
-            Ok((rt.java.clone(), args.into_iter().map(PathBuf::from).collect()))
+            Ok((
+                rt.java.clone(),
+                args.into_iter().map(PathBuf::from).collect(),
+            ))
         }
         RuntimeFamily::Dotnet => {
             let rt = commands.dotnet.as_ref().ok_or_else(unavailable)?;

@@ -1,7 +1,7 @@
 //! The engine: admission (throttling), environment pools, and the life of one invocation.
 
-use crate::env::{Env, StartError};
 pub use crate::env::{DotnetRuntime, JavaRuntime, RuntimeCommands, SandboxConfig};
+use crate::env::{Env, StartError};
 use crate::logs::now_ms;
 use crate::runtime_api::{Pending, Phase, RuntimeReply};
 use axum::body::Bytes;
@@ -641,7 +641,9 @@ impl Engine {
                 Err((
                     error_doc(
                         INIT_FAILED_TYPES[0],
-                        &format!("RequestId: {request_id} Error: Runtime exited with error: {reason}"),
+                        &format!(
+                            "RequestId: {request_id} Error: Runtime exited with error: {reason}"
+                        ),
                     ),
                     INIT_FAILED_TYPES[0].into(),
                     "error",

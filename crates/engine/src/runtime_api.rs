@@ -178,8 +178,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         put("lambda-runtime-trace-id", t);
     }
     put("content-type", "application/json");
-    p.delivered
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    p.delivered.store(true, std::sync::atomic::Ordering::SeqCst);
     *shared
         .current
         .lock()

@@ -4,8 +4,8 @@
 mod auth;
 mod cli;
 mod config;
-mod observe;
 mod events;
+mod observe;
 mod runtimes;
 mod serve;
 mod telemetry;

@@ -145,7 +145,9 @@ fn python_names(python: &Path, names: &mut Vec<String>) {
                 names.push("python3.11".into());
             }
         }
-        _ => tracing::warn!(python = %python.display(), "no usable Python interpreter; python runtimes disabled"),
+        _ => {
+            tracing::warn!(python = %python.display(), "no usable Python interpreter; python runtimes disabled")
+        }
     }
 }
 
@@ -187,7 +189,10 @@ fn java(settings: &Settings, sandboxed: bool) -> Result<JavaRuntime> {
         cmd.arg(src.join("build.sh"))
             .arg(out)
             .env("JAVA_HOME", home)
-            .env("PATH", format!("{}:/usr/bin:/bin", home.join("bin").display()));
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", home.join("bin").display()),
+            );
         cmd
     })?;
     if sandboxed && !dir.join(SANDBOX_ARCHIVE).exists() {
@@ -213,7 +218,15 @@ exec env -i PATH=/usr/bin:/bin "$2" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
   -XX:ArchiveClassesAtExit=/var/runtime/java/kumo-sandbox.jsa \
   -cp /var/runtime/java/kumo-runtime.jar kumo.Train"#;
     let output = std::process::Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
         .arg(dir)
         .arg(java)
         .output()
@@ -321,7 +334,11 @@ fn make_world_readable(dir: &Path) -> Result<()> {
         let path = entry?.path();
         let meta = std::fs::metadata(&path)?;
         let mode = meta.permissions().mode();
-        let wanted = if meta.is_dir() { mode | 0o555 } else { mode | 0o444 };
+        let wanted = if meta.is_dir() {
+            mode | 0o555
+        } else {
+            mode | 0o444
+        };
         if wanted != mode {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wanted))?;
         }

@@ -566,8 +566,8 @@ impl EventQueue for SqliteStore {
 mod tests {
     use super::*;
     use crate::testing::function;
-    use kumo_types::FunctionName;
     use crate::FunctionStore;
+    use kumo_types::FunctionName;
 
     fn event(id: &str, function: &str, due_ms: i64) -> NewEvent {
         NewEvent {

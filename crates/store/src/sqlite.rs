@@ -4,8 +4,8 @@ use crate::{FunctionStore, LogEvent, LogStore, Result, StoreError};
 use async_trait::async_trait;
 use kumo_types::{FunctionConfig, FunctionName};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::path::Path;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = "

@@ -151,7 +151,7 @@ pub fn validate_environment(vars: &BTreeMap<String, String>) -> Result<()> {
         if !ok {
             return Err(ValidationError::constraint(
                 "environment.variables",
-                format!("{key}"),
+                key.clone(),
                 "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+",
             ));
         }
