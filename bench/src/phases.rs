@@ -397,7 +397,7 @@ fn density(data_dir: &Path, funcs: &[Function]) -> Result<Vec<Density>> {
         };
         let key = if cmd.contains("bootstrap.py") {
             "python"
-        } else if cmd.contains("bootstrap.mjs") {
+        } else if cmd.contains("bootstrap.cjs") {
             "node"
         } else if cmd.contains("kumo.Bootstrap") {
             "java"

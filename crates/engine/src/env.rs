@@ -15,7 +15,7 @@ use tokio::sync::watch;
 pub struct RuntimeCommands {
     pub python: PathBuf,
     pub node: PathBuf,
-    /// Directory holding `python/bootstrap.py` and `node/bootstrap.mjs`.
+    /// Directory holding `python/bootstrap.py` and `node/bootstrap.cjs`.
     pub bootstrap_dir: PathBuf,
     /// `java17`, when this machine has a JDK.
     pub java: Option<JavaRuntime>,
@@ -396,7 +396,7 @@ fn command(
         }
         RuntimeFamily::Node => Ok((
             commands.node.clone(),
-            vec![layout.runtime_dir.join("node/bootstrap.mjs")],
+            vec![layout.runtime_dir.join("node/bootstrap.cjs")],
         )),
         RuntimeFamily::Java => {
             let rt = commands.java.as_ref().ok_or_else(unavailable)?;

@@ -22,7 +22,7 @@ mod sources {
 }
 
 const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
-const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.mjs");
+const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.cjs");
 
 /// What [`prepare`] found.
 pub struct Prepared {
@@ -74,7 +74,7 @@ pub fn prepare(settings: &Settings, runtime_dir: &Path, sandboxed: bool) -> Resu
 fn install_bootstraps(dir: &Path) -> Result<()> {
     for (rel, text) in [
         ("python/bootstrap.py", PYTHON_BOOTSTRAP),
-        ("node/bootstrap.mjs", NODE_BOOTSTRAP),
+        ("node/bootstrap.cjs", NODE_BOOTSTRAP),
     ] {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {

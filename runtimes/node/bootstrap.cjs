@@ -6,17 +6,21 @@
 //
 // Behaviour (handler resolution, callback/async handlers, error documents,
 // console log lines, context object) follows the AWS managed Node.js runtime.
+//
+// CommonJS rather than an ES module: Node starts a CommonJS entry point ~4 ms sooner, which
+// every cold start pays. ES module handlers are loaded with import() all the same.
 
-import fs from 'node:fs';
-import net from 'node:net';
-import Module, { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import util from 'node:util';
+'use strict';
+
+const fs = require('node:fs');
+const net = require('node:net');
+const Module = require('node:module');
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+const util = require('node:util');
 
 const API = '/2018-06-01/runtime';
 const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId'); // read by logging libraries too
-const require = createRequire(import.meta.url);
 
 // ---------------------------------------------------------------------------- errors
 
@@ -435,10 +439,12 @@ if (!process.env.NODE_PATH) {
 }
 
 patchConsole();
-try {
-  handler = await loadHandler(process.env.LAMBDA_TASK_ROOT || process.cwd(), process.env._HANDLER ?? '');
-  handlerIsAsync = handler.constructor?.name === 'AsyncFunction';
-  scheduleNext();
-} catch (err) {
-  fatal('Uncaught Exception', err, 1);
-}
+(async () => {
+  try {
+    handler = await loadHandler(process.env.LAMBDA_TASK_ROOT || process.cwd(), process.env._HANDLER ?? '');
+    handlerIsAsync = handler.constructor?.name === 'AsyncFunction';
+    scheduleNext();
+  } catch (err) {
+    fatal('Uncaught Exception', err, 1);
+  }
+})();
