@@ -107,6 +107,8 @@ pub fn throughput(r: &Results, path: &Path) -> Result<()> {
         .configure_mesh()
         .x_desc("concurrent clients")
         .y_desc("requests per second")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(err)?;
     for (i, target) in targets.iter().enumerate() {
