@@ -129,6 +129,57 @@ def test_tail_follow_shows_each_new_invocation_once(server, lam, logs, make_func
     assert tail.poll() == []
 
 
+LONG_RUNNING = """\
+import time
+
+def handler(event, context):
+    print("EARLY-" + event["token"], flush=True)
+    time.sleep(event["seconds"])
+    print("LATE-" + event["token"], flush=True)
+    return "done"
+"""
+
+
+def test_tail_follow_shows_a_running_invocations_output_before_it_ends(server, lam, logs, make_function):
+    """What a long invocation prints is readable while it still runs, as on AWS."""
+    import threading
+
+    name = make_function(files={"app.py": LONG_RUNNING}, prefix="live", Timeout=30)
+    tail = LogTail(logs, f"/aws/lambda/{name}")
+    token = unique_name("live")
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(
+        lam.invoke(FunctionName=name, Payload=json.dumps({"token": token, "seconds": 8}))))
+    runner.start()
+    seen = []
+
+    def early_line_visible():
+        try:
+            seen.extend(tail.poll())
+        except ClientError as e:  # the group appears with the function's first stored line
+            assert error_code(e) == "ResourceNotFoundException", e
+            return False
+        return any(f"EARLY-{token}" in e["message"] for e in seen)
+
+    wait_until(early_line_visible, timeout=6, interval=0.2, what="the running invocation's first line")
+    still_running = runner.is_alive()
+    runner.join(timeout=30)
+    assert still_running, "the line only appeared once the invocation had ended"
+    assert not any(f"LATE-{token}" in e["message"] for e in seen)
+    assert result["Payload"].read() == b'"done"'
+
+    def late_line_visible():
+        seen.extend(tail.poll())
+        return any(e["message"].startswith("REPORT RequestId: ") for e in seen)
+
+    wait_until(late_line_visible, timeout=10, interval=0.2, what="the end of the invocation")
+    messages = [e["message"] for e in seen]
+    assert any(f"LATE-{token}" in m for m in messages)
+    ids = [e["eventId"] for e in seen]
+    assert len(ids) == len(set(ids)), "an event was stored twice"
+    assert messages[0].startswith("INIT_START") and messages[1].startswith("START RequestId: "), messages
+
+
 def test_aws_cli_get_and_filter_log_events_find_a_marker(server, lam, make_function):
     name = make_function(prefix="cli")
     group = f"/aws/lambda/{name}"

@@ -137,6 +137,9 @@ impl Inner {
     }
 }
 
+/// How often a running invocation's output is passed on to the log store.
+const LIVE_LOGS: Duration = Duration::from_secs(1);
+
 const INIT_FAILED_TYPES: &[&str] = &[
     "Runtime.ExitError",
     "Runtime.InvalidEntrypoint",
@@ -505,14 +508,27 @@ impl Engine {
             Exited(String),
             Timeout,
         }
-        let end = tokio::select! {
-            biased;
-            reply = reply_rx => match reply {
-                Ok(r) => Some(End::Reply(r)),
-                Err(_) => None,
-            },
-            () = wait_exited(env.exited.clone()) => None,
-            () = tokio::time::sleep(timeout) => Some(End::Timeout),
+        // What a long invocation prints reaches the log store every LIVE_LOGS while it runs
+        // (for `aws logs tail --follow`); `lines[..stored]` are on their way already.
+        let mut stored = 0;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut live = tokio::time::interval_at(tokio::time::Instant::now() + LIVE_LOGS, LIVE_LOGS);
+        let mut reply_rx = reply_rx;
+        let end = loop {
+            tokio::select! {
+                biased;
+                reply = &mut reply_rx => break match reply {
+                    Ok(r) => Some(End::Reply(r)),
+                    Err(_) => None,
+                },
+                () = wait_exited(env.exited.clone()) => break None,
+                () = tokio::time::sleep_until(deadline) => break Some(End::Timeout),
+                _ = live.tick() => {
+                    lines.extend(env.logs.drain().await);
+                    self.store_logs(f, &env.log_stream, lines[stored..].to_vec()).await;
+                    stored = lines.len();
+                }
+            }
         };
         let end = match end {
             Some(end) => end,
@@ -591,7 +607,8 @@ impl Engine {
         }
         lines.push(event(report));
         let log_result = inv.tail_log.then(|| tail(&lines));
-        self.store_logs(f, &env.log_stream, lines).await;
+        let rest = lines.split_off(stored);
+        self.store_logs(f, &env.log_stream, rest).await;
         env.last_used = Instant::now();
         if keep {
             self.release(env);
