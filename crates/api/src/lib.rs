@@ -11,6 +11,7 @@
 //! that JSON 1.1 APIs merged into the same router are covered too.
 
 pub mod dispatch;
+mod code_gc;
 mod edge;
 mod error;
 mod event_config;
@@ -28,6 +29,7 @@ mod urls;
 mod usage;
 mod wire;
 
+pub use code_gc::spawn_code_gc;
 pub use edge::{front, Auth, MAX_SIGNED_BODY, PUBLIC_PATHS};
 pub use error::{ApiError, ApiResult};
 pub use logs_api::{spawn_log_janitor, LogLimits};

@@ -22,6 +22,16 @@ pub struct FileConfig {
     pub pricing: crate::telemetry::PricingSection,
     pub metrics: crate::telemetry::MetricsSection,
     pub events: crate::events::EventsSection,
+    pub storage: StorageSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// How often unreferenced code packages are looked for.
+    pub code_gc_interval_secs: Option<u64>,
+    /// How long a package must have been unreferenced before it is deleted.
+    pub code_gc_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +86,8 @@ pub struct Settings {
     pub account_id: String,
     pub account_concurrency: u32,
     pub idle_timeout: Duration,
+    pub code_gc_interval: Duration,
+    pub code_gc_grace: Duration,
     pub init_timeout: Duration,
     pub shutdown_grace: Duration,
     pub python: PathBuf,
@@ -184,6 +196,17 @@ impl Settings {
                 "KUMO_LIMITS_IDLE_TIMEOUT_SECS",
                 file.limits.idle_timeout_secs,
                 300,
+            )?,
+            code_gc_interval: secs(
+                "KUMO_STORAGE_CODE_GC_INTERVAL_SECS",
+                file.storage.code_gc_interval_secs,
+                300,
+            )?,
+            // Longer than the longest invocation (900 s) an environment of old code may finish.
+            code_gc_grace: secs(
+                "KUMO_STORAGE_CODE_GC_GRACE_SECS",
+                file.storage.code_gc_grace_secs,
+                1800,
             )?,
             init_timeout: secs(
                 "KUMO_LIMITS_INIT_TIMEOUT_SECS",

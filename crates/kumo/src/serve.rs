@@ -135,6 +135,11 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     let app = kumo_api::router(state.clone());
     // Queued events (including those a crash left running) and schedules start running now.
     let workers = kumo_api::dispatch::start(state.clone());
+    kumo_api::spawn_code_gc(
+        state.clone(),
+        settings.code_gc_interval,
+        settings.code_gc_grace,
+    );
     // Function URLs and SigV4 authentication stand in front of every route.
     let app = kumo_api::front(app, state, auth);
     let listener = tokio::net::TcpListener::bind(settings.listen)

@@ -132,6 +132,45 @@ impl CodeStore {
         self.tasks_dir.join(sha256_hex)
     }
 
+    /// The digests of every stored package.
+    pub fn packages(&self) -> Vec<String> {
+        let is_digest = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let mut out: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for entry in fs::read_dir(&self.code_dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(sha) = name.strip_suffix(".zip").filter(|s| is_digest(s)) {
+                out.insert(sha.to_owned());
+            }
+        }
+        for entry in fs::read_dir(&self.tasks_dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_digest(&name) {
+                out.insert(name);
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Deletes a package: its zip and its unpacked tree. Blocking.
+    pub fn remove(&self, sha256_hex: &str) -> Result<()> {
+        let zip = self.zip_path(sha256_hex);
+        match fs::remove_file(&zip) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&zip)(e)),
+        }
+        // Out of the way first, so the package is never seen half deleted.
+        let dir = self.task_dir(sha256_hex);
+        let doomed = self
+            .tasks_dir
+            .join(format!(".tmp-{sha256_hex}-removed-{}", std::process::id()));
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => fs::remove_dir_all(&doomed).map_err(io_err(&doomed)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&dir)(e)),
+        }
+    }
+
     /// The stored package bytes, if `sha256_hex` names one.
     pub fn read(&self, sha256_hex: &str) -> Option<Vec<u8>> {
         if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
