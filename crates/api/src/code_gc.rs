@@ -25,7 +25,11 @@ async fn referenced(state: &AppState) -> Result<HashSet<String>, kumo_store::Sto
 }
 
 /// One pass: forgets packages referenced again, deletes those unreferenced for `grace`.
-async fn collect(state: &AppState, unreferenced_since: &mut HashMap<String, Instant>, grace: Duration) {
+async fn collect(
+    state: &AppState,
+    unreferenced_since: &mut HashMap<String, Instant>,
+    grace: Duration,
+) {
     let code = state.code.clone();
     let Ok(stored) = tokio::task::spawn_blocking(move || code.packages()).await else {
         return;
@@ -58,7 +62,9 @@ async fn collect(state: &AppState, unreferenced_since: &mut HashMap<String, Inst
         .await;
         match removed {
             Ok(Ok(())) => tracing::info!(sha256 = %sha, "deleted a code package no function uses"),
-            Ok(Err(e)) => tracing::warn!(sha256 = %sha, error = %e, "could not delete a code package"),
+            Ok(Err(e)) => {
+                tracing::warn!(sha256 = %sha, error = %e, "could not delete a code package")
+            }
             Err(_) => {}
         }
     }

@@ -10,8 +10,8 @@
 //! and verifies SigV4 signatures ([`sigv4`]) on everything else, per the signer's service, so
 //! that JSON 1.1 APIs merged into the same router are covered too.
 
-pub mod dispatch;
 mod code_gc;
+pub mod dispatch;
 mod edge;
 mod error;
 mod event_config;

@@ -142,7 +142,11 @@ impl CodeStore {
                 out.insert(sha.to_owned());
             }
         }
-        for entry in fs::read_dir(&self.tasks_dir).into_iter().flatten().flatten() {
+        for entry in fs::read_dir(&self.tasks_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             if is_digest(&name) {
                 out.insert(name);
