@@ -17,6 +17,9 @@ pub struct RuntimeCommands {
     pub node: PathBuf,
     /// Directory holding `python/bootstrap.py` and `node/bootstrap.cjs`.
     pub bootstrap_dir: PathBuf,
+    /// The Python bootstrap to run, relative to `bootstrap_dir`: the precompiled
+    /// `python/bootstrap.pyc` when the server made one, else `python/bootstrap.py`.
+    pub python_bootstrap: PathBuf,
     /// `java17`, when this machine has a JDK.
     pub java: Option<JavaRuntime>,
     /// `dotnet8` (on Mono), when this machine has Mono.
@@ -378,22 +381,14 @@ fn command(
         Ok((layout.task_root.join(name), Vec::new()))
     };
     match function.runtime.family() {
-        RuntimeFamily::Python => {
-            // The precompiled bootstrap when there is one (see kumo's runtimes module).
-            let script = if commands
-                .bootstrap_dir
-                .join("python/bootstrap.pyc")
-                .is_file()
-            {
-                "python/bootstrap.pyc"
-            } else {
-                "python/bootstrap.py"
-            };
-            Ok((
-                commands.python.clone(),
-                vec!["-S".into(), "-u".into(), layout.runtime_dir.join(script)],
-            ))
-        }
+        RuntimeFamily::Python => Ok((
+            commands.python.clone(),
+            vec![
+                "-S".into(),
+                "-u".into(),
+                layout.runtime_dir.join(&commands.python_bootstrap),
+            ],
+        )),
         RuntimeFamily::Node => Ok((
             commands.node.clone(),
             vec![layout.runtime_dir.join("node/bootstrap.cjs")],

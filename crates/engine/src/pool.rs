@@ -525,7 +525,7 @@ impl Engine {
                 () = tokio::time::sleep_until(deadline) => break Some(End::Timeout),
                 _ = live.tick() => {
                     lines.extend(env.logs.drain().await);
-                    self.store_logs(f, &env.log_stream, lines[stored..].to_vec()).await;
+                    self.store_logs(f, &env.log_stream, lines[stored..].to_vec());
                     stored = lines.len();
                 }
             }
@@ -608,7 +608,7 @@ impl Engine {
         lines.push(event(report));
         let log_result = inv.tail_log.then(|| tail(&lines));
         let rest = lines.split_off(stored);
-        self.store_logs(f, &env.log_stream, rest).await;
+        self.store_logs(f, &env.log_stream, rest);
         env.last_used = Instant::now();
         if keep {
             self.release(env);
@@ -691,7 +691,7 @@ impl Engine {
             env.max_memory_mb()
         )));
         let log_result = inv.tail_log.then(|| tail(&lines));
-        self.store_logs(f, &env.log_stream, lines).await;
+        self.store_logs(f, &env.log_stream, lines);
         InvokeOutcome {
             request_id,
             payload: body,
@@ -722,8 +722,7 @@ impl Engine {
             )),
         ];
         let log_result = inv.tail_log.then(|| tail(&lines));
-        self.store_logs(&inv.function, "entrypoint-errors", lines)
-            .await;
+        self.store_logs(&inv.function, "entrypoint-errors", lines);
         InvokeOutcome {
             request_id: request_id.to_owned(),
             payload: body,
@@ -738,7 +737,7 @@ impl Engine {
     }
 
     /// Queues the lines for the log store; the answer does not wait for them (see `persist`).
-    async fn store_logs(&self, f: &FunctionConfig, stream: &str, lines: Vec<LogEvent>) {
+    fn store_logs(&self, f: &FunctionConfig, stream: &str, lines: Vec<LogEvent>) {
         self.inner
             .observer
             .persist

@@ -30,13 +30,19 @@ pub struct Prepared {
     pub names: Vec<String>,
     pub java: Option<JavaRuntime>,
     pub dotnet: Option<DotnetRuntime>,
+    /// The Python bootstrap environments run, relative to the runtime directory.
+    pub python_bootstrap: PathBuf,
 }
 
 /// Writes the script bootstraps into `runtime_dir`, builds the compiled ones into
 /// `settings.runtime_build_dir` when needed, and lists the runtimes this machine can run.
 pub fn prepare(settings: &Settings, runtime_dir: &Path, sandboxed: bool) -> Result<Prepared> {
     install_bootstraps(runtime_dir)?;
-    compile_python_bootstrap(&settings.python, runtime_dir);
+    let python_bootstrap = if compile_python_bootstrap(&settings.python, runtime_dir) {
+        "python/bootstrap.pyc"
+    } else {
+        "python/bootstrap.py"
+    };
     let mut names: Vec<String> = ["provided", "provided.al2", "provided.al2023", "go1.x"]
         .map(String::from)
         .into();
@@ -68,6 +74,7 @@ pub fn prepare(settings: &Settings, runtime_dir: &Path, sandboxed: bool) -> Resu
         names,
         java,
         dotnet,
+        python_bootstrap: python_bootstrap.into(),
     })
 }
 
@@ -92,8 +99,9 @@ fn install_bootstraps(dir: &Path) -> Result<()> {
 }
 
 /// Precompiles the Python bootstrap with the interpreter that runs it, so no cold start spends
-/// milliseconds compiling it; without the `.pyc` environments run the source.
-fn compile_python_bootstrap(python: &Path, runtime_dir: &Path) {
+/// milliseconds compiling it. Returns whether the `.pyc` is there; without it environments run
+/// the source.
+fn compile_python_bootstrap(python: &Path, runtime_dir: &Path) -> bool {
     let source = runtime_dir.join("python/bootstrap.py");
     let compiled = runtime_dir.join("python/bootstrap.pyc");
     let _ = std::fs::remove_file(&compiled);
@@ -113,7 +121,9 @@ fn compile_python_bootstrap(python: &Path, runtime_dir: &Path) {
     if !status.is_ok_and(|s| s.success()) {
         let _ = std::fs::remove_file(&compiled);
         tracing::debug!("the Python bootstrap was not precompiled; environments compile it");
+        return false;
     }
+    true
 }
 
 /// Runs `program args` and returns its trimmed stdout.

@@ -103,6 +103,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
                 node: settings.node.clone(),
                 java: prepared.java,
                 dotnet: prepared.dotnet,
+                python_bootstrap: prepared.python_bootstrap,
                 bootstrap_dir: runtime_dir
                     .canonicalize()
                     .context("while resolving the runtime directory")?,
