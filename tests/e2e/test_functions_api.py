@@ -411,9 +411,11 @@ def _bad_env_big():
 
 CREATE_CASES = [
     # id, overrides, expected code (name=None means "use a fresh valid name")
-    ("name-space", dict(FunctionName="bad name"), "ValidationException"),
-    ("name-65-chars", dict(FunctionName="n" * 65), "ValidationException"),
-    ("name-141-chars", dict(FunctionName="n" * 141), "ValidationException"),
+    # a bare name that breaks the model's rules: AWS answers CreateFunction with
+    # InvalidParameterValueException here (and ValidationException for a bad ARN)
+    ("name-space", dict(FunctionName="bad name"), "InvalidParameterValueException"),
+    ("name-65-chars", dict(FunctionName="n" * 65), "InvalidParameterValueException"),
+    ("name-141-chars", dict(FunctionName="n" * 141), "InvalidParameterValueException"),
     ("name-bad-arn-account", dict(FunctionName="arn:aws:lambda:us-east-1:12345:function:f"), "ValidationException"),
     ("name-bad-arn-service", dict(FunctionName="arn:aws:s3:::bucket"), "ValidationException"),
     ("handler-whitespace", dict(Handler="app. handler"), "ValidationException"),
@@ -426,8 +428,9 @@ CREATE_CASES = [
     ("env-key-reserved", dict(Environment={"Variables": {"AWS_REGION": "eu-west-1"}}),
      "InvalidParameterValueException"),
     ("env-over-4kb", dict(Environment=_bad_env_big()), "InvalidParameterValueException"),
-    # not in the model's Runtime enum: a model constraint, as in AWS
-    ("runtime-unknown", dict(Runtime="cobol1"), "ValidationException"),
+    # not in the model's Runtime enum: AWS answers InvalidParameterValueException ("... or be a
+    # valid ARN"), not the generic ValidationException
+    ("runtime-unknown", dict(Runtime="cobol1"), "InvalidParameterValueException"),
     # in the enum but not supported for new functions: semantic, as in AWS
     ("runtime-deprecated", dict(Runtime="python2.7"), "InvalidParameterValueException"),
     ("zip-invalid", dict(Code={"ZipFile": b"this is not a zip file at all"}), "InvalidParameterValueException"),
@@ -501,7 +504,7 @@ UPDATE_CONFIG_CASES = [
      "InvalidParameterValueException"),
     ("env-key-digit-first", dict(Environment={"Variables": {"1BAD": "x"}}), "ValidationException"),
     ("env-over-4kb", dict(Environment=_bad_env_big()), "InvalidParameterValueException"),
-    ("runtime-unknown", dict(Runtime="cobol1"), "ValidationException"),
+    ("runtime-unknown", dict(Runtime="cobol1"), "InvalidParameterValueException"),
     ("runtime-deprecated", dict(Runtime="python2.7"), "InvalidParameterValueException"),
 ]
 

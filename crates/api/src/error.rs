@@ -78,7 +78,9 @@ impl ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         match e {
-            ValidationError::Constraint { .. } => Self::validation(e.to_string()),
+            ValidationError::Constraint { .. } | ValidationError::NameTooLong { .. } => {
+                Self::validation(e.to_string())
+            }
             ValidationError::InvalidParameter(m) => Self::invalid_parameter(m),
         }
     }

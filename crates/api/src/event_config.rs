@@ -74,8 +74,52 @@ pub(crate) fn check_target(state: &AppState, arn: Option<&str>) -> ApiResult<Opt
     }
 }
 
+/// Lambda refuses a Put/Update that sets nothing, before it looks the function up.
+fn require_some_setting(input: &ConfigInput) -> ApiResult<()> {
+    if input.maximum_retry_attempts.is_none()
+        && input.maximum_event_age_in_seconds.is_none()
+        && input.destination_config.is_none()
+    {
+        return Err(ApiError::invalid_parameter(
+            "You must specify at least one of error handling or destination setting.",
+        ));
+    }
+    Ok(())
+}
+
+/// A destination of `own`: a function of this Kumo that exists and is not `own` itself.
+async fn check_destination(
+    state: &AppState,
+    own: &FunctionName,
+    arn: Option<&str>,
+) -> ApiResult<Option<String>> {
+    let Some(target) = check_target(state, arn)? else {
+        return Ok(None);
+    };
+    let name = function_from_arn(state, &target).ok_or_else(|| {
+        ApiError::invalid_parameter(format!("The destination ARN {target} is invalid."))
+    })?;
+    if &name == own {
+        return Err(ApiError::invalid_parameter(
+            "You can't specify the function as a destination for itself.",
+        ));
+    }
+    match state.store.get_function(&name).await {
+        Ok(_) => Ok(Some(target)),
+        Err(StoreError::NotFound(_)) => Err(ApiError::invalid_parameter(format!(
+            "The destination ARN {target} is invalid."
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Applies the members present in `input` to `cfg`, validating each.
-fn apply(state: &AppState, cfg: &mut EventInvokeConfig, input: &ConfigInput) -> ApiResult<()> {
+async fn apply(
+    state: &AppState,
+    own: &FunctionName,
+    cfg: &mut EventInvokeConfig,
+    input: &ConfigInput,
+) -> ApiResult<()> {
     if let Some(v) = input.maximum_retry_attempts {
         cfg.max_retry_attempts = Some(in_range(v, "maximumRetryAttempts", 0, 2)?);
     }
@@ -84,10 +128,10 @@ fn apply(state: &AppState, cfg: &mut EventInvokeConfig, input: &ConfigInput) -> 
     }
     if let Some(d) = &input.destination_config {
         if let Some(s) = &d.on_success {
-            cfg.on_success = check_target(state, s.destination.as_deref())?;
+            cfg.on_success = check_destination(state, own, s.destination.as_deref()).await?;
         }
         if let Some(f) = &d.on_failure {
-            cfg.on_failure = check_target(state, f.destination.as_deref())?;
+            cfg.on_failure = check_destination(state, own, f.destination.as_deref()).await?;
         }
     }
     Ok(())
@@ -119,15 +163,24 @@ fn no_config(state: &AppState, name: &FunctionName) -> ApiError {
     ))
 }
 
-/// Resolves the path and query to an existing function's name.
+/// Resolves the path and query to an existing function's name; `missing` is the error when
+/// there is no such function (Lambda words it differently per operation).
 async fn function_name(
     state: &AppState,
     raw: &str,
     q: &HashMap<String, String>,
+    missing: fn(&AppState, &FunctionName) -> ApiError,
 ) -> ApiResult<FunctionName> {
     let name = resolve_name(state, raw, q.get("Qualifier").map(String::as_str))?;
-    load(state, &name).await?;
-    Ok(name)
+    match state.store.get_function(&name).await {
+        Ok(_) => Ok(name),
+        Err(StoreError::NotFound(_)) => Err(missing(state, &name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn no_function(_: &AppState, _: &FunctionName) -> ApiError {
+    ApiError::not_found("The function doesn't exist.")
 }
 
 async fn store(state: &AppState, cfg: &EventInvokeConfig) -> ApiResult<Response> {
@@ -149,7 +202,8 @@ pub async fn put(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input = parse_body(&body)?;
-    let name = function_name(&state, &raw, &q).await?;
+    require_some_setting(&input)?;
+    let name = function_name(&state, &raw, &q, no_function).await?;
     let mut cfg = EventInvokeConfig {
         function: name.to_string(),
         max_retry_attempts: None,
@@ -158,7 +212,7 @@ pub async fn put(
         on_failure: None,
         last_modified_ms: now_ms(),
     };
-    apply(&state, &mut cfg, &input)?;
+    apply(&state, &name, &mut cfg, &input).await?;
     store(&state, &cfg).await
 }
 
@@ -170,14 +224,15 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input = parse_body(&body)?;
-    let name = function_name(&state, &raw, &q).await?;
+    require_some_setting(&input)?;
+    let name = function_name(&state, &raw, &q, no_function).await?;
     let mut cfg = state
         .events
         .queue
         .get_event_config(name.as_str())
         .await?
         .ok_or_else(|| no_config(&state, &name))?;
-    apply(&state, &mut cfg, &input)?;
+    apply(&state, &name, &mut cfg, &input).await?;
     cfg.last_modified_ms = now_ms();
     store(&state, &cfg).await
 }
@@ -187,7 +242,7 @@ pub async fn get(
     Path(raw): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let name = function_name(&state, &raw, &q).await?;
+    let name = function_name(&state, &raw, &q, no_config).await?;
     let cfg = state
         .events
         .queue
@@ -202,7 +257,7 @@ pub async fn delete(
     Path(raw): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let name = function_name(&state, &raw, &q).await?;
+    let name = function_name(&state, &raw, &q, no_config).await?;
     match state.events.queue.delete_event_config(name.as_str()).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(StoreError::NotFound(_)) => Err(no_config(&state, &name)),
@@ -224,8 +279,7 @@ pub async fn list(
         })?;
         in_range(v, "maxItems", 1, 50)?;
     }
-    let name = resolve_name(&state, &raw, None)?;
-    load(&state, &name).await?;
+    let name = function_name(&state, &raw, &HashMap::new(), no_function).await?;
     let configs: Vec<Value> = state
         .events
         .queue

@@ -13,7 +13,7 @@ use kumo_store::StoreError;
 use kumo_types::{
     validate_description, validate_environment, validate_ephemeral_storage, validate_handler,
     validate_memory, validate_role, validate_timeout, FunctionConfig, FunctionName, FunctionRef,
-    Runtime, DEFAULT_EPHEMERAL_MB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SECS,
+    Runtime, ValidationError, DEFAULT_EPHEMERAL_MB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SECS,
     MIN_UNRESERVED_CONCURRENCY,
 };
 use serde::Deserialize;
@@ -102,6 +102,58 @@ fn new_revision() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A `{FunctionName}` path member checked against this server: the name, and the qualifier the
+/// caller gave in the name or in `Qualifier` (refused when the two disagree).
+pub(crate) struct Target {
+    pub name: FunctionName,
+    pub qualifier: Option<String>,
+}
+
+/// Parses a `{FunctionName}` member (name, partial or full ARN) with an optional `Qualifier` and
+/// checks its region and account against this server's, as Lambda does before anything else.
+pub(crate) fn parse_target(
+    state: &AppState,
+    raw: &str,
+    qualifier: Option<&str>,
+) -> ApiResult<Target> {
+    let r = match FunctionRef::parse(raw) {
+        Ok(r) => r,
+        // A well-formed name longer than any function's names none: nothing to find.
+        Err(ValidationError::NameTooLong { name, .. }) => {
+            return Err(ApiError::not_found(format!(
+                "Function not found: {}",
+                state.function_arn(&name)
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let qualifier = match (r.qualifier.as_ref().map(|q| q.as_str()), qualifier) {
+        (Some(a), Some(b)) if a != b => return Err(ApiError::invalid_parameter(
+            "The derived qualifier from the function name does not match the specified qualifier.",
+        )),
+        (a, b) => a.or(b).map(str::to_owned),
+    };
+    if let Some(region) = r.region.as_deref().filter(|r| *r != state.region) {
+        return Err(ApiError::not_found(format!(
+            "Functions from '{region}' are not reachable in this region ('{}')",
+            state.region
+        )));
+    }
+    if r.account_id
+        .as_deref()
+        .is_some_and(|a| a != state.account_id)
+    {
+        return Err(ApiError::not_found(format!(
+            "Function not found: {}",
+            state.function_arn(r.name.as_str())
+        )));
+    }
+    Ok(Target {
+        name: r.name,
+        qualifier,
+    })
+}
+
 /// Resolves a `{FunctionName}` path member to an unqualified function name, refusing qualifiers
 /// other than `$LATEST` (versions and aliases are not supported yet).
 pub(crate) fn resolve_name(
@@ -109,29 +161,26 @@ pub(crate) fn resolve_name(
     raw: &str,
     qualifier: Option<&str>,
 ) -> ApiResult<FunctionName> {
-    let r = FunctionRef::parse(raw)?;
-    let qualifier = match (r.qualifier.as_ref().map(|q| q.as_str()), qualifier) {
-        (Some(a), Some(b)) if a != b => return Err(ApiError::invalid_parameter(
-            "The derived qualifier from the function name does not match the specified qualifier.",
-        )),
-        (a, b) => a.or(b),
-    };
-    let not_found = |suffix: &str| {
-        ApiError::not_found(format!(
-            "Function not found: {}{suffix}",
-            state.function_arn(r.name.as_str())
-        ))
-    };
-    if r.account_id
-        .as_deref()
-        .is_some_and(|a| a != state.account_id)
-    {
-        return Err(not_found(""));
+    let t = parse_target(state, raw, qualifier)?;
+    match t.qualifier.as_deref() {
+        None | Some("$LATEST") => Ok(t.name),
+        Some(q) => Err(ApiError::not_found(format!(
+            "Function not found: {}:{q}",
+            state.function_arn(t.name.as_str())
+        ))),
     }
-    match qualifier {
-        None | Some("$LATEST") => Ok(r.name),
-        Some(q) => Err(not_found(&format!(":{q}"))),
+}
+
+/// Resolves a `{FunctionName}` member of an operation that applies to the function as a whole
+/// (reserved concurrency): any qualifier, even `$LATEST`, is refused.
+pub(crate) fn resolve_unqualified(state: &AppState, raw: &str) -> ApiResult<FunctionName> {
+    let t = parse_target(state, raw, None)?;
+    if t.qualifier.is_some() {
+        return Err(ApiError::invalid_parameter(
+            "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.",
+        ));
     }
+    Ok(t.name)
 }
 
 pub(crate) async fn load(state: &AppState, name: &FunctionName) -> ApiResult<FunctionConfig> {
@@ -184,7 +233,12 @@ fn check_architectures(archs: Option<&Vec<String>>) -> ApiResult<String> {
 }
 
 fn check_runtime(state: &AppState, raw: &str) -> ApiResult<Runtime> {
-    let runtime = Runtime::parse(raw)?;
+    let runtime = Runtime::parse(raw).map_err(|_| {
+        ApiError::invalid_parameter(format!(
+            "Value {raw} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [{}] or be a valid ARN",
+            Runtime::known().join(", ")
+        ))
+    })?;
     if !state.runtimes.iter().any(|r| r == raw) {
         return Err(ApiError::invalid_parameter(format!(
             "The runtime parameter of {raw} is not supported by this Kumo node. Supported runtimes: {}",
@@ -258,7 +312,34 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
         .function_name
         .as_deref()
         .ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null"))?;
-    let r = FunctionRef::parse(raw_name)?;
+    // Lambda answers a bad bare name here with InvalidParameterValueException, not the
+    // ValidationException every other operation uses.
+    let r = FunctionRef::parse(raw_name).map_err(|e| match e {
+        ValidationError::NameTooLong { .. } | ValidationError::Constraint { .. }
+            if !raw_name.contains(':') =>
+        {
+            ApiError::invalid_parameter(e.to_string())
+        }
+        e => e.into(),
+    })?;
+    if let Some(region) = r.region.as_deref().filter(|r| *r != state.region) {
+        return Err(ApiError::not_found(format!(
+            "Functions from '{region}' are not reachable in this region ('{}')",
+            state.region
+        )));
+    }
+    if r.account_id
+        .as_deref()
+        .is_some_and(|a| a != state.account_id)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            format!(
+                "User is not authorized to perform: lambda:CreateFunction on resource: {raw_name}"
+            ),
+        ));
+    }
     if r.qualifier.is_some() {
         return Err(ApiError::invalid_parameter(
             "Function name cannot contain a qualifier when creating a function",
@@ -490,20 +571,14 @@ pub async fn delete(
     Path(raw): Path<String>,
     Query(q): Query<QualifierQuery>,
 ) -> ApiResult<Response> {
-    let r = FunctionRef::parse(&raw)?;
-    if let Some(q) = r
-        .qualifier
-        .as_ref()
-        .map(|q| q.as_str().to_owned())
-        .or(q.qualifier)
-    {
-        if q == "$LATEST" {
-            return Err(ApiError::invalid_parameter(
-                "$LATEST version cannot be deleted without deleting the function.",
-            ));
-        }
+    let target = parse_target(&state, &raw, q.qualifier.as_deref())?;
+    if target.qualifier.as_deref() == Some("$LATEST") {
+        return Err(ApiError::invalid_parameter(
+            "$LATEST version cannot be deleted without deleting the function.",
+        ));
     }
-    let name = resolve_name(&state, &raw, None)?;
+    // A version qualifier names no version here (none are published): nothing to delete.
+    let name = resolve_name(&state, &raw, q.qualifier.as_deref())?;
     match state.store.delete_function(&name).await {
         Ok(()) => {}
         Err(StoreError::NotFound(_)) => {
@@ -562,7 +637,7 @@ pub async fn put_concurrency(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: ConcurrencyInput = parse_body(&body)?;
-    let name = resolve_name(&state, &raw, None)?;
+    let name = resolve_unqualified(&state, &raw)?;
     let wanted = input.reserved_concurrent_executions.ok_or_else(|| {
         ApiError::validation("1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null")
     })?;
@@ -596,7 +671,7 @@ pub async fn get_concurrency(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
-    let name = resolve_name(&state, &raw, None)?;
+    let name = resolve_unqualified(&state, &raw)?;
     let f = load(&state, &name).await?;
     let body = match f.reserved_concurrency {
         Some(r) => j!({ "ReservedConcurrentExecutions": r }),
@@ -609,7 +684,7 @@ pub async fn delete_concurrency(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
-    let name = resolve_name(&state, &raw, None)?;
+    let name = resolve_unqualified(&state, &raw)?;
     let mut f = load(&state, &name).await?;
     let expected = f.revision_id.clone();
     f.reserved_concurrency = None;

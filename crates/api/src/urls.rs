@@ -96,19 +96,29 @@ fn check_qualifier(q: &str) -> ApiResult<()> {
     }
 }
 
-/// The function a URL operation addresses, after checking that it exists.
+/// The function a URL operation addresses, after checking that it exists; `missing` is the
+/// error when it does not (Lambda words it differently for changes and for reads).
 async fn function_of(
     state: &AppState,
     raw: &str,
     q: &HashMap<String, String>,
+    missing: fn() -> ApiError,
 ) -> ApiResult<FunctionName> {
     let qualifier = q.get("Qualifier").map(String::as_str);
     if let Some(q) = qualifier {
         check_qualifier(q)?;
     }
     let name = resolve_name(state, raw, qualifier)?;
-    load(state, &name).await?;
-    Ok(name)
+    match state.store.get_function(&name).await {
+        Ok(_) => Ok(name),
+        Err(StoreError::NotFound(_)) => Err(missing()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Create and Update of a URL configuration for a function that does not exist.
+fn no_function() -> ApiError {
+    ApiError::not_found("Function does not exist")
 }
 
 fn now_ms() -> i64 {
@@ -201,7 +211,7 @@ pub async fn create(
     let auth_type = UrlAuthType::parse(auth_type)?;
     check_invoke_mode(input.invoke_mode.as_deref())?;
     let cors = input.cors.map(cors_from).transpose()?;
-    let name = function_of(&state, &raw, &q).await?;
+    let name = function_of(&state, &raw, &q, no_function).await?;
     let now = now_ms();
     let config = FunctionUrlConfig {
         function: name.clone(),
@@ -238,7 +248,7 @@ pub async fn get(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let name = function_of(&state, &raw, &q).await?;
+    let name = function_of(&state, &raw, &q, no_url_config).await?;
     let config = stored(&state, &name).await?;
     Ok(json(
         StatusCode::OK,
@@ -261,7 +271,7 @@ pub async fn update(
         .transpose()?;
     check_invoke_mode(input.invoke_mode.as_deref())?;
     let cors = input.cors.map(cors_from).transpose()?;
-    let name = function_of(&state, &raw, &q).await?;
+    let name = function_of(&state, &raw, &q, no_function).await?;
     let mut config = stored(&state, &name).await?;
     if let Some(a) = auth_type {
         config.auth_type = a;
@@ -286,7 +296,7 @@ pub async fn delete(
     Path(raw): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let name = function_of(&state, &raw, &q).await?;
+    let name = function_of(&state, &raw, &q, no_url_config).await?;
     match state.urls.delete_url(&name).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(StoreError::NotFound(_)) => Err(no_url_config()),

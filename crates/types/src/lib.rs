@@ -15,7 +15,7 @@ mod url;
 
 pub use function::{FunctionConfig, FunctionState};
 pub use limits::*;
-pub use name::{FunctionName, FunctionRef, Qualifier};
+pub use name::{FunctionName, FunctionRef, Qualifier, MAX_NAME_LEN};
 pub use runtime::{Runtime, RuntimeFamily};
 pub use url::{is_url_id, Cors, FunctionUrlConfig, UrlAuthType, MAX_CORS_MAX_AGE};
 
@@ -33,6 +33,9 @@ pub enum ValidationError {
     },
     #[error("{0}")]
     InvalidParameter(String),
+    /// A well-formed function reference whose name part is longer than any function's may be.
+    #[error("1 validation error detected: Value '{value}' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64")]
+    NameTooLong { value: String, name: String },
 }
 
 impl ValidationError {

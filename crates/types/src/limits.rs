@@ -167,7 +167,8 @@ pub fn validate_environment(vars: &BTreeMap<String, String>) -> Result<()> {
             reserved.join(", ")
         )));
     }
-    let size: usize = vars.iter().map(|(k, v)| k.len() + v.len()).sum();
+    // Lambda measures the JSON text of the map, `{"KEY":"value",...}`, not keys and values alone.
+    let size = serde_json::to_string(vars).map_or(usize::MAX, |text| text.len());
     if size > MAX_ENV_BYTES {
         return Err(ValidationError::InvalidParameter(format!(
             "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {size} bytes"
@@ -210,6 +211,11 @@ mod tests {
         ));
         let big = "x".repeat(MAX_ENV_BYTES);
         assert!(validate_environment(&vars(&[("BIG", &big)])).is_err());
+        // The JSON text counts: {"BIG":"..."} is 10 bytes more than the value.
+        let fits = "x".repeat(MAX_ENV_BYTES - 10);
+        assert!(validate_environment(&vars(&[("BIG", &fits)])).is_ok());
+        let over = "x".repeat(MAX_ENV_BYTES - 9);
+        assert!(validate_environment(&vars(&[("BIG", &over)])).is_err());
     }
 
     #[test]

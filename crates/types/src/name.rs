@@ -3,6 +3,9 @@
 use crate::{Result, ValidationError};
 use std::fmt;
 
+/// The longest bare function name.
+pub const MAX_NAME_LEN: usize = 64;
+
 /// A bare function name: 1–64 of `[a-zA-Z0-9-_]`.
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -13,7 +16,7 @@ pub struct FunctionName(String);
 impl FunctionName {
     pub fn parse(s: &str) -> Result<Self> {
         let ok = !s.is_empty()
-            && s.len() <= 64
+            && s.len() <= MAX_NAME_LEN
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
@@ -96,8 +99,8 @@ pub struct FunctionRef {
 }
 
 impl FunctionRef {
-    /// Parses any of the three forms. `max_len` is 140 for most operations and 256 where the
-    /// model allows a namespaced name.
+    /// Parses any of the three forms. A well-formed reference whose name is longer than 64
+    /// characters is [`ValidationError::NameTooLong`]: no function can have that name.
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
             ValidationError::constraint(
@@ -138,6 +141,16 @@ impl FunctionRef {
             [name, q] => (*name, Some(*q)),
             _ => return Err(bad()),
         };
+        let valid_chars = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid_chars && name.len() > MAX_NAME_LEN {
+            return Err(ValidationError::NameTooLong {
+                value: s.to_owned(),
+                name: name.to_owned(),
+            });
+        }
         let name = FunctionName::parse(name).map_err(|_| bad())?;
         let qualifier = qualifier
             .map(Qualifier::parse)
@@ -157,7 +170,8 @@ fn is_account(s: &str) -> bool {
 }
 
 fn is_region(s: &str) -> bool {
-    // e.g. us-east-1, us-gov-west-1, eu-central-2
+    // e.g. us-east-1, us-gov-west-1, eu-central-2, us-isob-east-1, eusc-de-east-1
+    let s = s.strip_prefix("eusc-").unwrap_or(s);
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2

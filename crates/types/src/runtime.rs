@@ -20,7 +20,8 @@ pub enum RuntimeFamily {
 #[serde(try_from = "String", into = "String")]
 pub struct Runtime(String);
 
-/// Every value of the `Runtime` enum in Lambda's API model.
+/// Every value of the `Runtime` enum in Lambda's API model, in the model's order (error messages
+/// list them in this order).
 const KNOWN: &[&str] = &[
     "nodejs",
     "nodejs4.3",
@@ -34,16 +35,12 @@ const KNOWN: &[&str] = &[
     "nodejs20.x",
     "nodejs22.x",
     "nodejs24.x",
-    "nodejs26.x",
     "java8",
     "java8.al2",
     "java11",
     "java17",
     "java21",
     "java25",
-    "java8.al2023",
-    "java11.al2023",
-    "java17.al2023",
     "python2.7",
     "python3.6",
     "python3.7",
@@ -54,7 +51,6 @@ const KNOWN: &[&str] = &[
     "python3.12",
     "python3.13",
     "python3.14",
-    "python3.15",
     "dotnetcore1.0",
     "dotnetcore2.0",
     "dotnetcore2.1",
@@ -73,6 +69,11 @@ const KNOWN: &[&str] = &[
     "provided",
     "provided.al2",
     "provided.al2023",
+    "nodejs26.x",
+    "python3.15",
+    "java8.al2023",
+    "java11.al2023",
+    "java17.al2023",
     "custom",
 ];
 
@@ -87,6 +88,11 @@ impl Runtime {
                 format!("Member must satisfy enum value set: [{}]", KNOWN.join(", ")),
             ))
         }
+    }
+
+    /// Every runtime name Lambda's API knows, in its order.
+    pub fn known() -> &'static [&'static str] {
+        KNOWN
     }
 
     pub fn as_str(&self) -> &str {
