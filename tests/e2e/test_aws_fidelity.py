@@ -306,3 +306,75 @@ def test_error_body_carries_type_and_message(server, target):
     assert e.value.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
     assert body["Message"] == CROSS_REGION
     assert body["Type"] == "User"
+
+
+def test_function_state_transitions_as_aws_reports_them(lam):
+    name = unique_name("fidelity-state")
+    status, _, _, created = call(
+        lam, "create_function", FunctionName=name, Runtime="python3.11", Role=ROLE,
+        Handler="app.handler", Code={"ZipFile": make_zip({"app.py": "def handler(e, c): pass\n"})},
+    )
+    assert status == 201
+    assert (created["State"], created["StateReasonCode"]) == ("Pending", "Creating")
+    assert created["StateReason"] == "The function is being created."
+    assert "LastUpdateStatus" not in created
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+    active = lam.get_function_configuration(FunctionName=name)
+    assert (active["State"], active["LastUpdateStatus"]) == ("Active", "Successful")
+    assert "StateReason" not in active
+    arn = active["RuntimeVersionConfig"]["RuntimeVersionArn"]
+    assert arn.startswith(f"arn:aws:lambda:{REGION}::runtime:") and len(arn.rsplit(":", 1)[1]) == 64
+
+    for op, kwargs in (
+        ("update_function_configuration", {"MemorySize": 256}),
+        ("update_function_code", {"ZipFile": make_zip({"app.py": "def handler(e, c): return 1\n"})}),
+    ):
+        status, _, _, updated = call(lam, op, FunctionName=name, **kwargs)
+        assert status == 200
+        assert updated["State"] == "Active"
+        assert updated["LastUpdateStatus"] == "InProgress"
+        assert updated["LastUpdateStatusReasonCode"] == "Creating"
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+        assert lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful"
+    lam.delete_function(FunctionName=name)
+
+
+def test_url_config_member_sets(lam, target):
+    status, _, _, created = call(lam, "create_function_url_config", FunctionName=target,
+                                 AuthType="NONE")
+    assert status == 201
+    assert set(created) == {"FunctionUrl", "FunctionArn", "AuthType", "CreationTime"}
+    status, _, _, updated = call(lam, "update_function_url_config", FunctionName=target,
+                                 AuthType="AWS_IAM")
+    assert status == 200
+    assert set(updated) == {
+        "FunctionUrl", "FunctionArn", "AuthType", "CreationTime", "LastModifiedTime",
+    }
+    status, _, _, got = call(lam, "get_function_url_config", FunctionName=target)
+    assert set(got) == {
+        "FunctionUrl", "FunctionArn", "AuthType", "CreationTime", "LastModifiedTime", "InvokeMode",
+    }
+    assert got["InvokeMode"] == "BUFFERED"
+    lam.delete_function_url_config(FunctionName=target)
+
+
+def test_namespaced_names_that_name_no_function(lam_raw, target):
+    # The model lets Get/Invoke/Delete name `my.fn` and `$LATEST.PUBLISHED`: well-formed, absent.
+    expect_error(lam_raw, "get_function", 404, "ResourceNotFoundException",
+                 f"Function not found: {function_arn('my.fn')}", FunctionName="my.fn")
+    status, error_type, *_ = call(lam_raw, "invoke", FunctionName=f"{target}:$LATEST.PUBLISHED",
+                                  Payload=b"{}")
+    assert (status, error_type) == (404, "ResourceNotFoundException")
+
+
+def test_arn_length_is_checked_before_its_pattern(lam_raw):
+    long_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:" + "a b" * 40
+    status, error_type, message, _ = call(
+        lam_raw, "create_function", FunctionName=long_arn, Runtime="python3.11", Role=ROLE,
+        Handler="app.handler", Code={"ZipFile": make_zip({"app.py": "x = 1\n"})},
+    )
+    assert (status, error_type) == (400, "ValidationException")
+    assert message == (
+        f"1 validation error detected: Value '{long_arn}' at 'functionName' failed to satisfy "
+        "constraint: Member must have length less than or equal to 140"
+    )

@@ -78,9 +78,9 @@ impl ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         match e {
-            ValidationError::Constraint { .. } | ValidationError::NameTooLong { .. } => {
-                Self::validation(e.to_string())
-            }
+            ValidationError::Constraint { .. }
+            | ValidationError::NameTooLong { .. }
+            | ValidationError::NoSuchName { .. } => Self::validation(e.to_string()),
             ValidationError::InvalidParameter(m) => Self::invalid_parameter(m),
         }
     }

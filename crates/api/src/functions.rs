@@ -2,7 +2,7 @@
 //! account settings.
 
 use crate::error::{ApiError, ApiResult};
-use crate::wire::function_configuration;
+use crate::wire::{function_configuration, mark_creating, mark_updating};
 use crate::{json, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -13,8 +13,8 @@ use kumo_store::StoreError;
 use kumo_types::{
     validate_description, validate_environment, validate_ephemeral_storage, validate_handler,
     validate_memory, validate_role, validate_timeout, FunctionConfig, FunctionName, FunctionRef,
-    Runtime, ValidationError, DEFAULT_EPHEMERAL_MB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SECS,
-    MIN_UNRESERVED_CONCURRENCY,
+    NameKind, Runtime, ValidationError, DEFAULT_EPHEMERAL_MB, DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_SECS, MIN_UNRESERVED_CONCURRENCY,
 };
 use serde::Deserialize;
 use serde_json::{json as j, Value};
@@ -115,11 +115,14 @@ pub(crate) fn parse_target(
     state: &AppState,
     raw: &str,
     qualifier: Option<&str>,
+    kind: NameKind,
 ) -> ApiResult<Target> {
-    let r = match FunctionRef::parse(raw) {
+    let r = match FunctionRef::parse_as(raw, kind) {
         Ok(r) => r,
-        // A well-formed name longer than any function's names none: nothing to find.
-        Err(ValidationError::NameTooLong { name, .. }) => {
+        // A well-formed reference that no function can answer to: nothing to find.
+        Err(
+            ValidationError::NameTooLong { name, .. } | ValidationError::NoSuchName { name, .. },
+        ) => {
             return Err(ApiError::not_found(format!(
                 "Function not found: {}",
                 state.function_arn(&name)
@@ -161,7 +164,17 @@ pub(crate) fn resolve_name(
     raw: &str,
     qualifier: Option<&str>,
 ) -> ApiResult<FunctionName> {
-    let t = parse_target(state, raw, qualifier)?;
+    resolve_name_as(state, raw, qualifier, NameKind::Namespaced)
+}
+
+/// [`resolve_name`] for an operation whose `FunctionName` member has the given shape.
+pub(crate) fn resolve_name_as(
+    state: &AppState,
+    raw: &str,
+    qualifier: Option<&str>,
+    kind: NameKind,
+) -> ApiResult<FunctionName> {
+    let t = parse_target(state, raw, qualifier, kind)?;
     match t.qualifier.as_deref() {
         None | Some("$LATEST") => Ok(t.name),
         Some(q) => Err(ApiError::not_found(format!(
@@ -174,7 +187,7 @@ pub(crate) fn resolve_name(
 /// Resolves a `{FunctionName}` member of an operation that applies to the function as a whole
 /// (reserved concurrency): any qualifier, even `$LATEST`, is refused.
 pub(crate) fn resolve_unqualified(state: &AppState, raw: &str) -> ApiResult<FunctionName> {
-    let t = parse_target(state, raw, None)?;
+    let t = parse_target(state, raw, None, NameKind::Plain)?;
     if t.qualifier.is_some() {
         return Err(ApiError::invalid_parameter(
             "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.",
@@ -410,6 +423,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
     tracing::info!(function = %f.name, "function created");
     let mut doc = function_configuration(&state, &f);
     crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    mark_creating(&mut doc);
     Ok(json(StatusCode::CREATED, doc))
 }
 
@@ -510,7 +524,7 @@ pub async fn update_code(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: UpdateCodeInput = parse_body(&body)?;
-    let name = resolve_name(&state, &raw, None)?;
+    let name = resolve_name_as(&state, &raw, None, NameKind::Plain)?;
     let mut f = load(&state, &name).await?;
     check_revision(&f, input.revision_id.as_deref())?;
     if input.publish == Some(true) {
@@ -534,7 +548,9 @@ pub async fn update_code(
     f.revision_id = new_revision();
     state.store.replace_function(&f, &expected).await?;
     state.engine.retire(f.name.as_str(), Some(&f.revision_id));
-    Ok(json(StatusCode::OK, function_configuration(&state, &f)))
+    let mut doc = function_configuration(&state, &f);
+    mark_updating(&mut doc);
+    Ok(json(StatusCode::OK, doc))
 }
 
 fn check_revision(f: &FunctionConfig, wanted: Option<&str>) -> ApiResult<()> {
@@ -550,7 +566,7 @@ pub async fn update_configuration(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: ConfigInput = parse_body(&body)?;
-    let name = resolve_name(&state, &raw, None)?;
+    let name = resolve_name_as(&state, &raw, None, NameKind::Plain)?;
     let mut f = load(&state, &name).await?;
     check_revision(&f, input.revision_id.as_deref())?;
     let expected = f.revision_id.clone();
@@ -563,6 +579,7 @@ pub async fn update_configuration(
     state.engine.retire(f.name.as_str(), Some(&f.revision_id));
     let mut doc = function_configuration(&state, &f);
     crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    mark_updating(&mut doc);
     Ok(json(StatusCode::OK, doc))
 }
 
@@ -571,7 +588,7 @@ pub async fn delete(
     Path(raw): Path<String>,
     Query(q): Query<QualifierQuery>,
 ) -> ApiResult<Response> {
-    let target = parse_target(&state, &raw, q.qualifier.as_deref())?;
+    let target = parse_target(&state, &raw, q.qualifier.as_deref(), NameKind::Namespaced)?;
     if target.qualifier.as_deref() == Some("$LATEST") {
         return Err(ApiError::invalid_parameter(
             "$LATEST version cannot be deleted without deleting the function.",

@@ -166,22 +166,35 @@ fn cors_json(c: &Cors) -> Value {
     Value::Object(m)
 }
 
+/// Which operation answers with a URL configuration: Lambda's members differ.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UrlView {
+    /// CreateFunctionUrlConfig: no `LastModifiedTime`, no `InvokeMode`.
+    Created,
+    /// UpdateFunctionUrlConfig: `LastModifiedTime`, no `InvokeMode`.
+    Updated,
+    /// Get and List: every member.
+    Read,
+}
+
 /// `FunctionUrlConfig` as the API returns it.
 fn config_json(
     state: &AppState,
     c: &FunctionUrlConfig,
     headers: &HeaderMap,
-    with_modified: bool,
+    view: UrlView,
 ) -> Value {
     let mut v = j!({
         "FunctionUrl": function_url(state, &c.url_id, headers),
         "FunctionArn": state.function_arn(c.function.as_str()),
         "AuthType": c.auth_type.as_str(),
         "CreationTime": last_modified(c.created_ms),
-        "InvokeMode": "BUFFERED",
     });
-    if with_modified {
+    if view != UrlView::Created {
         v["LastModifiedTime"] = last_modified(c.modified_ms).into();
+    }
+    if view == UrlView::Read {
+        v["InvokeMode"] = "BUFFERED".into();
     }
     if let Some(cors) = &c.cors {
         v["Cors"] = cors_json(cors);
@@ -238,7 +251,7 @@ pub async fn create(
     tracing::info!(function = %name, url_id = %config.url_id, auth = auth_type.as_str(), "function URL created");
     Ok(json(
         StatusCode::CREATED,
-        config_json(&state, &config, &headers, false),
+        config_json(&state, &config, &headers, UrlView::Created),
     ))
 }
 
@@ -252,7 +265,7 @@ pub async fn get(
     let config = stored(&state, &name).await?;
     Ok(json(
         StatusCode::OK,
-        config_json(&state, &config, &headers, true),
+        config_json(&state, &config, &headers, UrlView::Read),
     ))
 }
 
@@ -287,7 +300,7 @@ pub async fn update(
     }
     Ok(json(
         StatusCode::OK,
-        config_json(&state, &config, &headers, true),
+        config_json(&state, &config, &headers, UrlView::Updated),
     ))
 }
 
@@ -325,7 +338,7 @@ pub async fn list(
     // One URL per function (for `$LATEST`): a page after any marker is empty.
     let after_marker = q.get("Marker").is_some_and(|m| !m.is_empty());
     let configs: Vec<Value> = match state.urls.get_url(&name).await? {
-        Some(c) if !after_marker => vec![config_json(&state, &c, &headers, true)],
+        Some(c) if !after_marker => vec![config_json(&state, &c, &headers, UrlView::Read)],
         _ => Vec::new(),
     };
     Ok(json(StatusCode::OK, j!({ "FunctionUrlConfigs": configs })))

@@ -39,9 +39,46 @@ pub fn function_configuration(state: &AppState, f: &FunctionConfig) -> Value {
         "EphemeralStorage": {"Size": f.ephemeral_storage_mb},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f.log_group()},
+        "RuntimeVersionConfig": {"RuntimeVersionArn": runtime_version_arn(state, f.runtime.as_str())},
     });
     if !f.environment.is_empty() {
         v["Environment"] = json!({ "Variables": f.environment });
     }
     v
+}
+
+/// The runtime version a function runs on: stable for a runtime name on this server, in the form
+/// Lambda uses (`arn:aws:lambda:REGION::runtime:<64 hex digits>`).
+fn runtime_version_arn(state: &AppState, runtime: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("kumo-runtime:{runtime}"));
+    format!("arn:aws:lambda:{}::runtime:{digest:x}", state.region)
+}
+
+/// CreateFunction answers as Lambda does while a new function is set up: `State: Pending` and no
+/// `LastUpdateStatus` yet; GetFunction then reports `Active` (Kumo is ready at once, and clients
+/// wait with `function_active_v2`).
+pub fn mark_creating(doc: &mut Value) {
+    if let Some(m) = doc.as_object_mut() {
+        m.insert("State".into(), json!("Pending"));
+        m.insert(
+            "StateReason".into(),
+            json!("The function is being created."),
+        );
+        m.insert("StateReasonCode".into(), json!("Creating"));
+        m.remove("LastUpdateStatus");
+    }
+}
+
+/// UpdateFunctionCode/UpdateFunctionConfiguration answer with the update `InProgress`, in
+/// Lambda's words; GetFunction then reports it `Successful` (`function_updated_v2` waits for it).
+pub fn mark_updating(doc: &mut Value) {
+    if let Some(m) = doc.as_object_mut() {
+        m.insert("LastUpdateStatus".into(), json!("InProgress"));
+        m.insert(
+            "LastUpdateStatusReason".into(),
+            json!("The function is being created."),
+        );
+        m.insert("LastUpdateStatusReasonCode".into(), json!("Creating"));
+    }
 }

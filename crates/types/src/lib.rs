@@ -15,7 +15,7 @@ mod url;
 
 pub use function::{FunctionConfig, FunctionState};
 pub use limits::*;
-pub use name::{FunctionName, FunctionRef, Qualifier, MAX_NAME_LEN};
+pub use name::{FunctionName, FunctionRef, NameKind, Qualifier, MAX_NAME_LEN};
 pub use runtime::{Runtime, RuntimeFamily};
 pub use url::{is_url_id, Cors, FunctionUrlConfig, UrlAuthType, MAX_CORS_MAX_AGE};
 
@@ -36,6 +36,10 @@ pub enum ValidationError {
     /// A well-formed function reference whose name part is longer than any function's may be.
     #[error("1 validation error detected: Value '{value}' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64")]
     NameTooLong { value: String, name: String },
+    /// A well-formed function reference that no function can answer to (a name with `.`, or the
+    /// `$LATEST.PUBLISHED` qualifier): "not found" where a function is looked up.
+    #[error("1 validation error detected: Value '{value}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+")]
+    NoSuchName { value: String, name: String },
 }
 
 impl ValidationError {

@@ -25,7 +25,7 @@ impl FunctionName {
             Err(ValidationError::constraint(
                 "functionName",
                 s,
-                "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+                format!("Member must satisfy regular expression pattern: {PLAIN_PATTERN}"),
             ))
         }
     }
@@ -98,15 +98,64 @@ pub struct FunctionRef {
     pub region: Option<String>,
 }
 
+/// Which of the model's two function-name shapes an operation takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// `FunctionName` (CreateFunction, concurrency, ...): at most 140 characters.
+    Plain,
+    /// `NamespacedFunctionName` (Get, Invoke, Delete, ...): at most 256 characters; the name may
+    /// hold `.` and the qualifier may be `$LATEST.PUBLISHED`.
+    Namespaced,
+}
+
+const PLAIN_PATTERN: &str = "(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?";
+const NAMESPACED_PATTERN: &str = "(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?";
+
+impl NameKind {
+    fn max_len(self) -> usize {
+        match self {
+            Self::Plain => 140,
+            Self::Namespaced => 256,
+        }
+    }
+
+    fn pattern(self) -> &'static str {
+        match self {
+            Self::Plain => PLAIN_PATTERN,
+            Self::Namespaced => NAMESPACED_PATTERN,
+        }
+    }
+
+    fn name_byte_ok(self, b: u8) -> bool {
+        b.is_ascii_alphanumeric()
+            || b == b'-'
+            || b == b'_'
+            || (self == Self::Namespaced && b == b'.')
+    }
+
+    fn qualifier_ok(self, q: &str) -> bool {
+        Qualifier::parse(q).is_ok() || (self == Self::Namespaced && q == "$LATEST.PUBLISHED")
+    }
+}
+
 impl FunctionRef {
-    /// Parses any of the three forms. A well-formed reference whose name is longer than 64
-    /// characters is [`ValidationError::NameTooLong`]: no function can have that name.
+    /// Parses any of the three forms of a `FunctionName` member (see [`Self::parse_as`]).
     pub fn parse(s: &str) -> Result<Self> {
+        Self::parse_as(s, NameKind::Plain)
+    }
+
+    /// Parses any of the three forms, checking length before pattern as Lambda does. A
+    /// well-formed reference that no function can answer to (a name longer than 64 characters,
+    /// or one with `.`) is [`ValidationError::NameTooLong`] / [`ValidationError::NoSuchName`].
+    pub fn parse_as(s: &str, kind: NameKind) -> Result<Self> {
         let bad = || {
             ValidationError::constraint(
                 "functionName",
                 s,
-                "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+                format!(
+                    "Member must satisfy regular expression pattern: {}",
+                    kind.pattern()
+                ),
             )
         };
         if s.is_empty() {
@@ -116,11 +165,14 @@ impl FunctionRef {
                 "Member must have length greater than or equal to 1",
             ));
         }
-        if s.len() > 256 {
+        if s.len() > kind.max_len() {
             return Err(ValidationError::constraint(
                 "functionName",
                 s,
-                "Member must have length less than or equal to 256",
+                format!(
+                    "Member must have length less than or equal to {}",
+                    kind.max_len()
+                ),
             ));
         }
         let parts: Vec<&str> = s.split(':').collect();
@@ -141,21 +193,27 @@ impl FunctionRef {
             [name, q] => (*name, Some(*q)),
             _ => return Err(bad()),
         };
-        let valid_chars = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if valid_chars && name.len() > MAX_NAME_LEN {
+        if name.is_empty() || !name.bytes().all(|b| kind.name_byte_ok(b)) {
+            return Err(bad());
+        }
+        if qualifier.is_some_and(|q| !kind.qualifier_ok(q)) {
+            return Err(bad());
+        }
+        if name.len() > MAX_NAME_LEN {
             return Err(ValidationError::NameTooLong {
                 value: s.to_owned(),
                 name: name.to_owned(),
             });
         }
-        let name = FunctionName::parse(name).map_err(|_| bad())?;
-        let qualifier = qualifier
-            .map(Qualifier::parse)
-            .transpose()
-            .map_err(|_| bad())?;
+        let (Ok(name), Ok(qualifier)) = (
+            FunctionName::parse(name),
+            qualifier.map(Qualifier::parse).transpose(),
+        ) else {
+            return Err(ValidationError::NoSuchName {
+                value: s.to_owned(),
+                name: name.to_owned(),
+            });
+        };
         Ok(Self {
             name,
             qualifier,
@@ -202,6 +260,50 @@ mod tests {
         assert_eq!(r.name.as_str(), "my-fn");
         assert_eq!(r.qualifier.map(|q| q.0).as_deref(), Some("prod"));
         assert_eq!(r.region.as_deref(), Some("us-east-1"));
+    }
+
+    #[test]
+    fn namespaced_names_parse_but_name_no_function() {
+        for s in ["my.fn", "my-fn:$LATEST.PUBLISHED"] {
+            assert!(matches!(
+                FunctionRef::parse_as(s, NameKind::Namespaced),
+                Err(ValidationError::NoSuchName { .. })
+            ));
+            assert!(matches!(
+                FunctionRef::parse(s),
+                Err(ValidationError::Constraint { .. })
+            ));
+        }
+        let r = FunctionRef::parse_as(
+            "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f",
+            NameKind::Namespaced,
+        )
+        .expect("GovCloud ARN");
+        assert_eq!(r.region.as_deref(), Some("us-gov-west-1"));
+        assert!(
+            FunctionRef::parse("arn:aws:lambda:eusc-de-east-1:123456789012:function:f").is_ok()
+        );
+    }
+
+    #[test]
+    fn length_is_checked_before_pattern() {
+        let long = format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            "a b".repeat(40)
+        );
+        match FunctionRef::parse(&long) {
+            Err(ValidationError::Constraint { constraint, .. }) => {
+                assert_eq!(
+                    constraint,
+                    "Member must have length less than or equal to 140"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            FunctionRef::parse(&"n".repeat(65)),
+            Err(ValidationError::NameTooLong { .. })
+        ));
     }
 
     #[test]
