@@ -1,13 +1,10 @@
 //! The AWS JSON 1.1 protocol: `POST /` with `X-Amz-Target: <Service>.<Operation>` and a JSON body.
 //!
-//! CloudWatch Logs (`Logs_20140328.*`, in [`crate::logs_api`]) and EventBridge (`AWSEvents.*`, in
-//! [`crate::events_api`]) share this one route; this module only picks the service. Errors are
-//! answered in the protocol's shape: status 400 (or 5xx), body `{"__type": code, "message": ...}`.
+//! This module holds what the services on that protocol share: errors in the protocol's shape
+//! (status 400 or 5xx, body `{"__type": code, "message": ...}`) and successful answers. The route
+//! that picks the service is in `json11_route.rs`.
 
-use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 /// An error in JSON 1.1 shape.
@@ -61,46 +58,4 @@ pub fn ok(value: serde_json::Value) -> Response {
         value.to_string(),
     )
         .into_response()
-}
-
-/// `POST /`: routes by `X-Amz-Target`.
-pub async fn dispatch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let Some((service, op)) = target.split_once('.') else {
-        return Json11Error::new(
-            "UnknownOperationException",
-            "missing or malformed X-Amz-Target header",
-        )
-        .into_response();
-    };
-    let input = if body.is_empty() {
-        serde_json::Value::Object(Default::default())
-    } else {
-        match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(v @ serde_json::Value::Object(_)) => v,
-            _ => {
-                return Json11Error::new(
-                    "SerializationException",
-                    "the request body is not a JSON object",
-                )
-                .into_response()
-            }
-        }
-    };
-    let result = match service {
-        "Logs_20140328" => crate::logs_api::handle(&state, op, input).await,
-        "AWSEvents" => crate::events_api::handle(&state, op, input).await,
-        _ => Err(Json11Error::new(
-            "UnknownOperationException",
-            format!("unknown service {service}"),
-        )),
-    };
-    match result {
-        Ok(v) => ok(v),
-        Err(e) => e.into_response(),
-    }
 }

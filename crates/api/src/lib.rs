@@ -19,6 +19,7 @@ mod events_api;
 mod functions;
 mod invoke;
 pub mod json11;
+mod json11_route;
 mod logs_api;
 mod metrics;
 pub mod schedule;
@@ -139,7 +140,7 @@ pub fn router(state: AppState) -> Router {
             "/kumo/functions/{name}/dead-letters/replay",
             post(event_config::replay),
         )
-        .route("/", post(json11::dispatch))
+        .route("/", post(json11_route::dispatch))
         .fallback(unknown_route)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(add_request_id))

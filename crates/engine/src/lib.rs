@@ -20,6 +20,7 @@
 //! touches environments.
 
 mod env;
+mod invocation;
 mod logs;
 pub mod metrics;
 mod network;

@@ -11,7 +11,7 @@
 //! metrics, writes the usage record to the [`UsageStore`] when one is attached, and logs one
 //! platform line inside the invocation's span.
 
-use crate::pool::InvokeOutcome;
+use crate::invocation::InvokeOutcome;
 use kumo_store::{Outcome, UsageRecord, UsageStore};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;

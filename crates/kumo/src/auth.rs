@@ -259,7 +259,7 @@ pub fn client_credentials(
     if let Some(dir) = data_dir {
         return read_credentials_file(&dir.join(CREDENTIALS_FILE)).map(Some);
     }
-    let default: PathBuf = Path::new(crate::config::DEFAULT_DATA_DIR).join(CREDENTIALS_FILE);
+    let default: PathBuf = Path::new(crate::paths::DEFAULT_DATA_DIR).join(CREDENTIALS_FILE);
     if default.is_file() {
         return read_credentials_file(&default).map(Some);
     }

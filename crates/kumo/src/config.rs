@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9900";
-pub const DEFAULT_DATA_DIR: &str = "./kumo-data";
+use crate::paths::DEFAULT_DATA_DIR;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

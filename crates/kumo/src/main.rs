@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod events;
 mod observe;
+mod paths;
 mod runtimes;
 mod serve;
 mod telemetry;
