@@ -86,6 +86,30 @@ impl From<ValidationError> for ApiError {
     }
 }
 
+impl From<kumo_events::config_rules::RuleError> for ApiError {
+    fn from(e: kumo_events::config_rules::RuleError) -> Self {
+        use kumo_events::config_rules::RuleError;
+        match e {
+            RuleError::Validation(m) => Self::validation(m),
+            RuleError::InvalidParameter(m) => Self::invalid_parameter(m),
+            RuleError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<kumo_events::AcceptError> for ApiError {
+    fn from(e: kumo_events::AcceptError) -> Self {
+        match e {
+            kumo_events::AcceptError::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLargeException",
+                e.to_string(),
+            ),
+            kumo_events::AcceptError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

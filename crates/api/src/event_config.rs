@@ -6,7 +6,6 @@
 //! Destinations and dead-letter targets must be functions of this Kumo (their ARN in this
 //! region and account); SQS, SNS, S3 and EventBridge destinations are refused.
 
-use crate::dispatch::{function_from_arn, iso_ms, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::functions::{load, resolve_name};
 use crate::{json, AppState};
@@ -14,6 +13,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use kumo_events::clock::{iso_ms, now_ms};
+use kumo_events::config_rules::{in_range, require_some_setting, ConfigChange};
 use kumo_store::{EventInvokeConfig, StoreError};
 use kumo_types::FunctionName;
 use serde::Deserialize;
@@ -48,93 +49,22 @@ fn parse_body(body: &Bytes) -> ApiResult<ConfigInput> {
     })
 }
 
-fn in_range(v: i64, member: &str, min: i64, max: i64) -> ApiResult<u32> {
-    if v < min {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{v}' at '{member}' failed to satisfy constraint: Member must have value greater than or equal to {min}"
-        )));
-    }
-    if v > max {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{v}' at '{member}' failed to satisfy constraint: Member must have value less than or equal to {max}"
-        )));
-    }
-    Ok(u32::try_from(v).unwrap_or(0))
-}
-
-/// A destination or dead-letter target: a function of this Kumo, or nothing (empty string).
-pub(crate) fn check_target(state: &AppState, arn: Option<&str>) -> ApiResult<Option<String>> {
-    match arn {
-        None | Some("") => Ok(None),
-        Some(arn) if function_from_arn(state, arn).is_some() => Ok(Some(arn.to_owned())),
-        Some(arn) => Err(ApiError::invalid_parameter(format!(
-            "The destination ARN {arn} is invalid. Kumo delivers only to functions of this server (arn:aws:lambda:{}:{}:function:NAME).",
-            state.region, state.account_id
-        ))),
-    }
-}
-
-/// Lambda refuses a Put/Update that sets nothing, before it looks the function up.
-fn require_some_setting(input: &ConfigInput) -> ApiResult<()> {
-    if input.maximum_retry_attempts.is_none()
-        && input.maximum_event_age_in_seconds.is_none()
-        && input.destination_config.is_none()
-    {
-        return Err(ApiError::invalid_parameter(
-            "You must specify at least one of error handling or destination setting.",
-        ));
-    }
-    Ok(())
-}
-
-/// A destination of `own`: a function of this Kumo that exists and is not `own` itself.
-async fn check_destination(
-    state: &AppState,
-    own: &FunctionName,
-    arn: Option<&str>,
-) -> ApiResult<Option<String>> {
-    let Some(target) = check_target(state, arn)? else {
-        return Ok(None);
-    };
-    let name = function_from_arn(state, &target).ok_or_else(|| {
-        ApiError::invalid_parameter(format!("The destination ARN {target} is invalid."))
-    })?;
-    if &name == own {
-        return Err(ApiError::invalid_parameter(
-            "You can't specify the function as a destination for itself.",
-        ));
-    }
-    match state.store.get_function(&name).await {
-        Ok(_) => Ok(Some(target)),
-        Err(StoreError::NotFound(_)) => Err(ApiError::invalid_parameter(format!(
-            "The destination ARN {target} is invalid."
-        ))),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Applies the members present in `input` to `cfg`, validating each.
-async fn apply(
-    state: &AppState,
-    own: &FunctionName,
-    cfg: &mut EventInvokeConfig,
-    input: &ConfigInput,
-) -> ApiResult<()> {
-    if let Some(v) = input.maximum_retry_attempts {
-        cfg.max_retry_attempts = Some(in_range(v, "maximumRetryAttempts", 0, 2)?);
-    }
-    if let Some(v) = input.maximum_event_age_in_seconds {
-        cfg.max_event_age_secs = Some(in_range(v, "maximumEventAgeInSeconds", 60, 21_600)?);
-    }
-    if let Some(d) = &input.destination_config {
-        if let Some(s) = &d.on_success {
-            cfg.on_success = check_destination(state, own, s.destination.as_deref()).await?;
-        }
-        if let Some(f) = &d.on_failure {
-            cfg.on_failure = check_destination(state, own, f.destination.as_deref()).await?;
+impl ConfigInput {
+    /// The request as the rules see it.
+    fn change(&self) -> ConfigChange<'_> {
+        let dest = self.destination_config.as_ref();
+        ConfigChange {
+            maximum_retry_attempts: self.maximum_retry_attempts,
+            maximum_event_age_in_seconds: self.maximum_event_age_in_seconds,
+            destination_config: dest.is_some(),
+            on_success: dest
+                .and_then(|d| d.on_success.as_ref())
+                .map(|d| d.destination.as_deref()),
+            on_failure: dest
+                .and_then(|d| d.on_failure.as_ref())
+                .map(|d| d.destination.as_deref()),
         }
     }
-    Ok(())
 }
 
 fn output(state: &AppState, cfg: &EventInvokeConfig) -> Value {
@@ -202,7 +132,7 @@ pub async fn put(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input = parse_body(&body)?;
-    require_some_setting(&input)?;
+    require_some_setting(&input.change())?;
     let name = function_name(&state, &raw, &q, no_function).await?;
     let mut cfg = EventInvokeConfig {
         function: name.to_string(),
@@ -212,7 +142,10 @@ pub async fn put(
         on_failure: None,
         last_modified_ms: now_ms(),
     };
-    apply(&state, &name, &mut cfg, &input).await?;
+    state
+        .events
+        .apply_config_change(&name, &mut cfg, &input.change())
+        .await?;
     store(&state, &cfg).await
 }
 
@@ -224,7 +157,7 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input = parse_body(&body)?;
-    require_some_setting(&input)?;
+    require_some_setting(&input.change())?;
     let name = function_name(&state, &raw, &q, no_function).await?;
     let mut cfg = state
         .events
@@ -232,7 +165,10 @@ pub async fn update(
         .get_event_config(name.as_str())
         .await?
         .ok_or_else(|| no_config(&state, &name))?;
-    apply(&state, &name, &mut cfg, &input).await?;
+    state
+        .events
+        .apply_config_change(&name, &mut cfg, &input.change())
+        .await?;
     cfg.last_modified_ms = now_ms();
     store(&state, &cfg).await
 }
@@ -331,48 +267,4 @@ pub async fn replay(State(state): State<AppState>, Path(raw): Path<String>) -> A
         .await?;
     state.events.wake_dispatcher();
     Ok(json(StatusCode::OK, j!({"Replayed": n})))
-}
-
-/// The `TargetArn` of a `DeadLetterConfig` member, validated (`None` when absent or empty).
-pub(crate) fn dead_letter_target(
-    state: &AppState,
-    member: Option<&Value>,
-) -> ApiResult<Option<String>> {
-    check_target(
-        state,
-        member
-            .and_then(|d| d.get("TargetArn"))
-            .and_then(Value::as_str),
-    )
-}
-
-/// Stores the `DeadLetterConfig` member of CreateFunction/UpdateFunctionConfiguration, if given
-/// (an empty `TargetArn` removes it).
-pub(crate) async fn store_dead_letter(
-    state: &AppState,
-    name: &FunctionName,
-    member: Option<&Value>,
-) -> ApiResult<()> {
-    if member.is_none() {
-        return Ok(());
-    }
-    let target = dead_letter_target(state, member)?;
-    state
-        .events
-        .queue
-        .set_dead_letter_target(name.as_str(), target.as_deref())
-        .await?;
-    Ok(())
-}
-
-/// Adds `DeadLetterConfig` to a `FunctionConfiguration` document when the function has one.
-pub(crate) async fn add_dead_letter(
-    state: &AppState,
-    name: &FunctionName,
-    doc: &mut Value,
-) -> ApiResult<()> {
-    if let Some(arn) = state.events.queue.dead_letter_target(name.as_str()).await? {
-        doc["DeadLetterConfig"] = j!({ "TargetArn": arn });
-    }
-    Ok(())
 }

@@ -2,15 +2,15 @@
 //! `PutRule`, `DescribeRule`, `ListRules`, `DeleteRule`, `EnableRule`, `DisableRule`,
 //! `PutTargets`, `RemoveTargets` and `ListTargetsByRule`, on the `default` event bus.
 //!
-//! Rules need a `ScheduleExpression` (see [`crate::schedule`]); event-pattern rules are refused,
+//! Rules need a `ScheduleExpression` (see [`kumo_events::Schedule`]); event-pattern rules are refused,
 //! as Kumo has no event bus to match against. Targets must be functions of this Kumo; each firing
 //! queues an asynchronous invocation of every target with the target's `Input`, or else the
 //! "Scheduled Event" document.
 
-use crate::dispatch::now_ms;
 use crate::json11::{Json11Error, Json11Result};
-use crate::schedule::{rule_arn, Schedule};
 use crate::AppState;
+use kumo_events::clock::now_ms;
+use kumo_events::Schedule;
 use kumo_store::{Rule, RuleDeletion, StoreError, Target};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -86,7 +86,7 @@ fn check_bus(bus: Option<&str>) -> Result<(), Json11Error> {
 fn describe(state: &AppState, r: &Rule) -> Value {
     let mut v = json!({
         "Name": r.name,
-        "Arn": rule_arn(state, &r.name),
+        "Arn": state.events.rule_arn(&r.name),
         "ScheduleExpression": r.schedule,
         "State": if r.enabled { "ENABLED" } else { "DISABLED" },
         "EventBusName": "default",
@@ -171,7 +171,7 @@ async fn put_rule(state: &AppState, input: PutRuleInput) -> Json11Result {
         .await
         .map_err(store_error)?;
     state.events.rules_changed();
-    Ok(json!({"RuleArn": rule_arn(state, &name)}))
+    Ok(json!({"RuleArn": state.events.rule_arn(&name)}))
 }
 
 #[derive(Deserialize)]
@@ -314,7 +314,7 @@ async fn put_targets(state: &AppState, input: PutTargetsInput) -> Json11Result {
     for t in targets {
         let id = check_name(t.id.as_deref(), "targets.member.id")?;
         let arn = t.arn.unwrap_or_default();
-        if crate::dispatch::function_from_arn(state, &arn).is_none() {
+        if state.events.function_from_arn(&arn).is_none() {
             return Err(validation(format!(
                 "Target {id} has ARN {arn:?}: Kumo delivers only to functions of this server (arn:aws:lambda:{}:{}:function:NAME).",
                 state.region, state.account_id

@@ -312,7 +312,7 @@ fn apply_config(state: &AppState, f: &mut FunctionConfig, input: &ConfigInput) -
     {
         return Err(ApiError::unsupported("FileSystemConfigs"));
     }
-    crate::event_config::dead_letter_target(state, input.dead_letter_config.as_ref())?;
+    crate::dead_letter::dead_letter_target(state, input.dead_letter_config.as_ref())?;
     if input.image_config.is_some() {
         return Err(ApiError::unsupported("ImageConfig"));
     }
@@ -419,10 +419,10 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
     f.code_size = info.size;
     state.store.create_function(&f).await?;
     let dlq = input.config.dead_letter_config.as_ref();
-    crate::event_config::store_dead_letter(&state, &f.name, dlq).await?;
+    crate::dead_letter::store_dead_letter(&state, &f.name, dlq).await?;
     tracing::info!(function = %f.name, "function created");
     let mut doc = function_configuration(&state, &f);
-    crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    crate::dead_letter::add_dead_letter(&state, &f.name, &mut doc).await?;
     mark_creating(&mut doc);
     Ok(json(StatusCode::CREATED, doc))
 }
@@ -446,7 +446,7 @@ pub async fn get(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
     let mut doc = function_configuration(&state, &f);
-    crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    crate::dead_letter::add_dead_letter(&state, &f.name, &mut doc).await?;
     let mut body = j!({
         "Configuration": doc,
         "Code": {
@@ -471,7 +471,7 @@ pub async fn get_configuration(
     let name = resolve_name(&state, &raw, q.qualifier.as_deref())?;
     let f = load(&state, &name).await?;
     let mut doc = function_configuration(&state, &f);
-    crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    crate::dead_letter::add_dead_letter(&state, &f.name, &mut doc).await?;
     Ok(json(StatusCode::OK, doc))
 }
 
@@ -575,10 +575,10 @@ pub async fn update_configuration(
     f.revision_id = new_revision();
     state.store.replace_function(&f, &expected).await?;
     let dlq = input.dead_letter_config.as_ref();
-    crate::event_config::store_dead_letter(&state, &f.name, dlq).await?;
+    crate::dead_letter::store_dead_letter(&state, &f.name, dlq).await?;
     state.engine.retire(f.name.as_str(), Some(&f.revision_id));
     let mut doc = function_configuration(&state, &f);
-    crate::event_config::add_dead_letter(&state, &f.name, &mut doc).await?;
+    crate::dead_letter::add_dead_letter(&state, &f.name, &mut doc).await?;
     mark_updating(&mut doc);
     Ok(json(StatusCode::OK, doc))
 }

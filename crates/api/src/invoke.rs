@@ -1,4 +1,5 @@
-//! `Invoke`: the synchronous path from an HTTP request to the engine and back.
+//! `Invoke`: the synchronous path from an HTTP request to the engine and back; `Event` invokes
+//! (and the deprecated `InvokeAsync`) are handed to the asynchronous side and answered 202.
 
 use crate::error::{ApiError, ApiResult};
 use crate::functions::{load, resolve_name};
@@ -9,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use kumo_engine::Invocation;
+use kumo_events::{EventRequest, MAX_INVOKE_ASYNC_PAYLOAD};
 use kumo_types::MAX_SYNC_PAYLOAD;
 use std::collections::HashMap;
 
@@ -87,15 +89,14 @@ pub async fn invoke(
     };
     let trace_id = header(&headers, "x-amzn-trace-id").map(str::to_owned);
     if invocation_type == "Event" {
-        return crate::dispatch::accept(
-            &state,
-            &function,
+        let event = EventRequest {
+            function: function.name,
             invoked_arn,
-            payload,
+            payload: payload.to_vec(),
             client_context,
             trace_id,
-        )
-        .await;
+        };
+        return queue_event(&state, event).await;
     }
     let inv = Invocation {
         function,
@@ -126,4 +127,62 @@ pub async fn invoke(
         h.insert("x-amz-log-result", log);
     }
     Ok(resp)
+}
+
+/// Queues an `Event` invocation and answers 202 once it is stored.
+async fn queue_event(state: &AppState, event: EventRequest) -> ApiResult<Response> {
+    let id = state.events.accept(event).await?;
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    Ok(resp)
+}
+
+/// `POST /2014-11-13/functions/{name}/invoke-async` (deprecated `InvokeAsync`): an `Event` invoke
+/// with the older 256 KB limit, answered 202.
+pub(crate) async fn invoke_async(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let too_large = |n: Option<usize>| {
+        let size = n.map_or_else(|| "The".to_owned(), |n| format!("{n} byte"));
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            format!("{size} payload is too large for the InvokeAsync operation (limit {MAX_INVOKE_ASYNC_PAYLOAD} bytes)"),
+        )
+    };
+    let name = resolve_name(&state, &raw, None)?;
+    let payload = axum::body::to_bytes(body, kumo_types::MAX_SYNC_PAYLOAD)
+        .await
+        .map_err(|_| too_large(None))?;
+    if payload.len() > MAX_INVOKE_ASYNC_PAYLOAD {
+        return Err(too_large(Some(payload.len())));
+    }
+    let function = load(&state, &name).await?;
+    if !payload.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&payload).is_err() {
+        return Err(ApiError::invalid_content(
+            "Could not parse request body into json: Unexpected character",
+        ));
+    }
+    let payload = if payload.is_empty() {
+        b"{}".to_vec()
+    } else {
+        payload.to_vec()
+    };
+    let invoked_arn = if raw.starts_with("arn:") {
+        raw.clone()
+    } else {
+        state.function_arn(name.as_str())
+    };
+    let event = EventRequest {
+        function: function.name,
+        invoked_arn,
+        payload,
+        client_context: None,
+        trace_id: None,
+    };
+    queue_event(&state, event).await
 }

@@ -11,7 +11,7 @@
 //! that JSON 1.1 APIs merged into the same router are covered too.
 
 mod code_gc;
-pub mod dispatch;
+mod dead_letter;
 mod edge;
 mod error;
 mod event_config;
@@ -22,8 +22,6 @@ pub mod json11;
 mod json11_route;
 mod logs_api;
 mod metrics;
-pub mod schedule;
-mod settle;
 pub mod sigv4;
 mod url_http;
 mod urls;
@@ -61,7 +59,7 @@ pub struct AppState {
     /// Log queries, usage records, prices and metrics settings.
     pub telemetry: Telemetry,
     /// Asynchronous invocation: event queue, rules, dispatcher wake-ups.
-    pub events: dispatch::Events,
+    pub events: kumo_events::Events,
 }
 
 impl AppState {
@@ -115,11 +113,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route(
             "/2014-11-13/functions/{name}/invoke-async",
-            post(dispatch::invoke_async),
+            post(invoke::invoke_async),
         )
         .route(
             "/2014-11-13/functions/{name}/invoke-async/",
-            post(dispatch::invoke_async),
+            post(invoke::invoke_async),
         )
         .route(
             "/2019-09-25/functions/{name}/event-invoke-config",

@@ -104,7 +104,7 @@ pub struct Settings {
     /// Log retention and size bound, prices, metrics access.
     pub telemetry: crate::telemetry::TelemetrySettings,
     /// Timing of asynchronous retries and schedules.
-    pub events: kumo_api::dispatch::AsyncSettings,
+    pub events: kumo_events::AsyncSettings,
 }
 
 fn env_var(key: &str) -> Option<String> {

@@ -4,7 +4,7 @@
 
 use crate::cli::{check, Api};
 use anyhow::{bail, Context, Result};
-use kumo_api::dispatch::AsyncSettings;
+use kumo_events::AsyncSettings;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;

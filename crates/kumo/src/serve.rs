@@ -116,9 +116,16 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     );
     let urls: Arc<dyn kumo_store::UrlStore> = Arc::new(store.clone());
     let telemetry = crate::telemetry::app_telemetry(&settings.telemetry, &store, &engine);
-    let events = kumo_api::dispatch::Events::new(
+    let events = kumo_events::Events::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        engine.clone(),
+        kumo_events::Account {
+            region: settings.region.clone(),
+            account_id: settings.account_id.clone(),
+            concurrency: settings.account_concurrency,
+        },
         settings.events.clone(),
     );
     let state = AppState {
@@ -135,7 +142,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     };
     let app = kumo_api::router(state.clone());
     // Queued events (including those a crash left running) and schedules start running now.
-    let workers = kumo_api::dispatch::start(state.clone());
+    let workers = kumo_events::start(state.events.clone());
     kumo_api::spawn_code_gc(
         state.clone(),
         settings.code_gc_interval,

@@ -1,5 +1,4 @@
-//! Schedule expressions (`rate(...)`, AWS's six-field `cron(...)`) and the scheduler that fires
-//! rules.
+//! Schedule expressions: `rate(...)` and AWS's six-field `cron(...)`.
 //!
 //! [`Schedule::parse`] accepts what EventBridge accepts for scheduled rules:
 //!
@@ -13,19 +12,8 @@
 //! The parser is written here because the Rust cron crates parse Unix or Quartz syntax (seconds
 //! field, `0` = Sunday), not AWS's. A rate rule first fires one period after it is created (or
 //! enabled), then every period after that; a cron rule fires on every matching minute.
-//!
-//! The scheduler fires each due rule in one store transaction that also queues one asynchronous
-//! invocation per target (see [`kumo_store::RuleStore::fire`]); ticks missed while Kumo was down
-//! fire once, not once per missed tick.
 
-use crate::dispatch::now_ms;
-use crate::AppState;
-use kumo_store::NewEvent;
-use serde_json::json;
-use std::time::Duration;
 use time::{Date, Month, OffsetDateTime, Weekday};
-use tokio::sync::watch;
-use tracing::{debug, warn};
 
 const MINUTE_MS: i64 = 60_000;
 const FIRST_YEAR: i32 = 1970;
@@ -360,116 +348,6 @@ impl Cron {
             from = None;
         }
         None
-    }
-}
-
-/// `2015-10-08T16:53:06Z`
-fn iso_secs(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .format(&time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default()
-}
-
-pub(crate) fn rule_arn(state: &AppState, name: &str) -> String {
-    format!(
-        "arn:aws:events:{}:{}:rule/{name}",
-        state.region, state.account_id
-    )
-}
-
-/// The event a scheduled rule sends when its target has no fixed `Input`.
-fn scheduled_event(state: &AppState, rule: &str, tick_ms: i64) -> serde_json::Value {
-    json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": state.account_id,
-        "time": iso_secs(tick_ms),
-        "region": state.region,
-        "resources": [rule_arn(state, rule)],
-        "detail": {},
-    })
-}
-
-async fn fire_due(state: &AppState, now: i64) -> kumo_store::Result<()> {
-    let events = &state.events;
-    for (rule, targets) in events.rules.due_rules(now).await? {
-        let Some(tick) = rule.next_fire_ms else {
-            continue;
-        };
-        let next = match Schedule::parse(&rule.schedule, true) {
-            Ok(s) => s.next_after(tick, now),
-            Err(e) => {
-                warn!(
-                    rule = rule.name,
-                    error = e,
-                    "stored schedule no longer parses; disabled"
-                );
-                None
-            }
-        };
-        let mut queued = Vec::new();
-        for t in &targets {
-            let Some(function) = crate::dispatch::function_from_arn(state, &t.arn) else {
-                warn!(
-                    rule = rule.name,
-                    target = t.arn,
-                    "target is not a function of this Kumo"
-                );
-                continue;
-            };
-            let payload = match &t.input {
-                Some(input) => input.clone(),
-                None => scheduled_event(state, &rule.name, tick).to_string(),
-            };
-            queued.push(NewEvent {
-                id: uuid::Uuid::new_v4().to_string(),
-                function: function.to_string(),
-                invoked_arn: state.function_arn(function.as_str()),
-                payload: payload.into_bytes(),
-                client_context: None,
-                trace_id: None,
-                enqueued_ms: now,
-                due_ms: now,
-            });
-        }
-        let n = queued.len();
-        if events.rules.fire(&rule.name, tick, next, queued).await? {
-            debug!(rule = rule.name, targets = n, ?next, "rule fired");
-            events.wake_dispatcher();
-        }
-    }
-    Ok(())
-}
-
-/// Fires due rules until told to stop.
-pub(crate) async fn scheduler(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let notified = state.events.rules_notify().notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let now = now_ms();
-        let mut wait = Duration::from_secs(30);
-        if let Err(e) = fire_due(&state, now).await {
-            warn!(error = %e, "firing scheduled rules failed");
-            wait = Duration::from_secs(1);
-        }
-        if let Ok(Some(next)) = state.events.rules.next_fire().await {
-            let until = Duration::from_millis(u64::try_from(next - now_ms()).unwrap_or(0));
-            wait = wait.min(until);
-        }
-        tokio::select! {
-            () = &mut notified => {}
-            () = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => {}
-        }
     }
 }
 

@@ -4,9 +4,9 @@
 //! queue, to the `OnFailure` destination, the `DeadLetterConfig` target and the function's
 //! built-in dead-letter store.
 
-use crate::dispatch::{function_from_arn, iso_ms, now_ms, AsyncSettings};
-use crate::dispatch::{DEFAULT_MAX_EVENT_AGE_SECS, DEFAULT_MAX_RETRY_ATTEMPTS};
-use crate::AppState;
+use crate::clock::{iso_ms, now_ms};
+use crate::context::{AsyncSettings, Events};
+use crate::context::{DEFAULT_MAX_EVENT_AGE_SECS, DEFAULT_MAX_RETRY_ATTEMPTS};
 use kumo_engine::{InvokeError, InvokeOutcome};
 use kumo_store::{DeadLetter, EventInvokeConfig, NewEvent, QueuedEvent, Retry};
 use serde_json::{json, Value};
@@ -103,11 +103,11 @@ fn next_step(
 
 /// Decides what follows an attempt and stores it.
 pub(crate) async fn settle(
-    state: &AppState,
+    events: &Events,
     event: QueuedEvent,
     result: Result<InvokeOutcome, InvokeError>,
 ) -> kumo_store::Result<()> {
-    let queue = &state.events.queue;
+    let queue = &events.queue;
     let config = queue
         .get_event_config(&event.function)
         .await?
@@ -136,13 +136,13 @@ pub(crate) async fn settle(
         Err(InvokeError::Platform(_)) => (Attempt::Refused, Ending::Refused(500)),
     };
     let now = now_ms();
-    let settings = &state.events.settings;
+    let settings = &events.settings;
     match next_step(attempt, &event, max_retries, max_age_ms, settings, now) {
         Step::Succeeded { invokes } => {
             let mut follow_ups = Vec::new();
             if let Some(dest) = &config.on_success {
-                let record = record(state, &event, "Success", invokes, ending);
-                follow_ups.extend(destination_event(state, dest, record.to_string(), now));
+                let record = record(events, &event, "Success", invokes, ending);
+                follow_ups.extend(destination_event(events, dest, record.to_string(), now));
             }
             queue.complete(&event.id, follow_ups, None).await
         }
@@ -151,7 +151,7 @@ pub(crate) async fn settle(
             queue.retry(&event.id, retry).await
         }
         Step::Failed { condition, invokes } => {
-            fail(state, &config, &event, condition, invokes, ending).await
+            fail(events, &config, &event, condition, invokes, ending).await
         }
     }
 }
@@ -170,7 +170,7 @@ fn json_or_string(bytes: &[u8]) -> Value {
 
 /// The invocation record Lambda sends to destinations.
 fn record(
-    state: &AppState,
+    events: &Events,
     event: &QueuedEvent,
     condition: &str,
     invoke_count: u32,
@@ -199,7 +199,7 @@ fn record(
         "timestamp": iso_ms(now_ms()),
         "requestContext": {
             "requestId": event.id,
-            "functionArn": format!("{}:$LATEST", state.function_arn(&event.function)),
+            "functionArn": format!("{}:$LATEST", events.function_arn(&event.function)),
             "condition": condition,
             "approximateInvokeCount": invoke_count,
         },
@@ -213,8 +213,8 @@ fn record(
 }
 
 /// An asynchronous invocation of the function `arn` names, if it names one of ours.
-fn destination_event(state: &AppState, arn: &str, payload: String, now: i64) -> Option<NewEvent> {
-    let Some(name) = function_from_arn(state, arn) else {
+fn destination_event(events: &Events, arn: &str, payload: String, now: i64) -> Option<NewEvent> {
+    let Some(name) = events.function_from_arn(arn) else {
         warn!(
             destination = arn,
             "destination is not a function of this Kumo; skipped"
@@ -224,7 +224,7 @@ fn destination_event(state: &AppState, arn: &str, payload: String, now: i64) -> 
     Some(NewEvent {
         id: uuid::Uuid::new_v4().to_string(),
         function: name.to_string(),
-        invoked_arn: state.function_arn(name.as_str()),
+        invoked_arn: events.function_arn(name.as_str()),
         payload: payload.into_bytes(),
         client_context: None,
         trace_id: None,
@@ -234,7 +234,7 @@ fn destination_event(state: &AppState, arn: &str, payload: String, now: i64) -> 
 }
 
 async fn fail(
-    state: &AppState,
+    events: &Events,
     config: &EventInvokeConfig,
     event: &QueuedEvent,
     condition: &str,
@@ -242,19 +242,14 @@ async fn fail(
     ending: Ending<'_>,
 ) -> kumo_store::Result<()> {
     let now = now_ms();
-    let record = record(state, event, condition, invoke_count, ending).to_string();
+    let record = record(events, event, condition, invoke_count, ending).to_string();
     let mut follow_ups = Vec::new();
     if let Some(dest) = &config.on_failure {
-        follow_ups.extend(destination_event(state, dest, record.clone(), now));
+        follow_ups.extend(destination_event(events, dest, record.clone(), now));
     }
-    if let Some(target) = state
-        .events
-        .queue
-        .dead_letter_target(&event.function)
-        .await?
-    {
+    if let Some(target) = events.queue.dead_letter_target(&event.function).await? {
         let original = String::from_utf8_lossy(&event.payload).into_owned();
-        follow_ups.extend(destination_event(state, &target, original, now));
+        follow_ups.extend(destination_event(events, &target, original, now));
     }
     info!(function = %event.function, request_id = %event.id, condition, "event failed");
     let dead_letter = DeadLetter {
@@ -267,8 +262,7 @@ async fn fail(
         enqueued_ms: event.enqueued_ms,
         failed_ms: now,
     };
-    state
-        .events
+    events
         .queue
         .complete(&event.id, follow_ups, Some(dead_letter))
         .await
