@@ -128,6 +128,45 @@ fn privileged_calls_are_refused() {
 }
 
 #[test]
+fn io_uring_other_socket_families_and_x32_calls_are_refused() {
+    let e = env("seccomp", 64, 64);
+    // Each line: the call and the errno it ended with (0: it worked).
+    let script = r#"exec python3 -S -c '
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, nr, *args):
+    ctypes.set_errno(0)
+    rc = libc.syscall(nr, *args)
+    print(name, 0 if rc >= 0 else ctypes.get_errno())
+params = ctypes.create_string_buffer(120)
+call("io_uring_setup", 425, 4, params)
+call("io_uring_enter", 426, 0, 0, 0, 0, None, 0)
+call("io_uring_register", 427, 0, 0, None, 0)
+call("socket_vsock", 41, socket.AF_VSOCK, socket.SOCK_STREAM, 0)
+call("socket_packet", 41, socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+pair = (ctypes.c_int * 2)()
+call("socketpair_vsock", 53, socket.AF_VSOCK, socket.SOCK_STREAM, 0, pair)
+call("x32_getpid", 0x40000000 + 39)
+call("x32_mount", 0x40000000 + 165, 0, 0, 0, 0, 0)
+call("socket_inet", 41, socket.AF_INET, socket.SOCK_STREAM, 0)
+call("socket_inet6", 41, socket.AF_INET6, socket.SOCK_DGRAM, 0)
+call("socket_netlink", 41, socket.AF_NETLINK, socket.SOCK_RAW, 0)
+call("socketpair_unix", 53, socket.AF_UNIX, socket.SOCK_STREAM, 0, pair)
+call("getpid", 39)
+'"#;
+    let (out, _sb) = run(&e, script);
+    let text = stdout(&out);
+    let (eperm, eafnosupport) = (libc::EPERM, libc::EAFNOSUPPORT);
+    let expected = format!(
+        "io_uring_setup {eperm}\nio_uring_enter {eperm}\nio_uring_register {eperm}\n\
+         socket_vsock {eafnosupport}\nsocket_packet {eafnosupport}\nsocketpair_vsock {eafnosupport}\n\
+         x32_getpid {eperm}\nx32_mount {eperm}\n\
+         socket_inet 0\nsocket_inet6 0\nsocket_netlink 0\nsocketpair_unix 0\ngetpid 0"
+    );
+    assert_eq!(text, expected, "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn network_has_only_loopback() {
     let e = env("net", 64, 64);
     let (out, _sb) = run(
