@@ -237,3 +237,84 @@ fn outbound_network_has_a_route_but_not_to_host_loopback() {
     let _ = std::io::stderr().write_all(&out.stderr);
     assert_eq!(stdout(&out), "True\nrefused");
 }
+
+/// Runs `script` (Python) in a sandbox whose namespace has the outbound filter and slirp4netns.
+fn run_filtered(id: &str, allow: &[&str], script: &str) -> String {
+    use std::io::Write as _;
+    let e = env(id, 64, 64);
+    let version = probe().expect("sandbox support");
+    let netns = NetNs::new().expect("netns");
+    let allow = allow
+        .iter()
+        .map(|a| a.parse().expect("allow rule"))
+        .collect();
+    let firewall = kumo_sandbox::Firewall::new(allow).expect("nft is installed");
+    firewall.install(&netns).expect("ruleset loads");
+    let _net = kumo_sandbox::Outbound::attach("slirp4netns", &netns).expect("slirp4netns attaches");
+    let sandbox = Sandbox::prepare(&e.spec, Some(&netns), version).expect("prepare");
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.args(["-S", "-c", script])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    sandbox.configure(&mut cmd);
+    let out = cmd.output().expect("run");
+    let _ = std::io::stderr().write_all(&out.stderr);
+    stdout(&out)
+}
+
+/// Python that connects to each `(host, port)` and prints one word per target: `reached`,
+/// `refused` (ECONNREFUSED within 2 s) or what else happened.
+fn connect_script(targets: &[(String, u16)]) -> String {
+    let list = targets
+        .iter()
+        .map(|(h, p)| format!("({h:?}, {p})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "import socket, time, errno\nfor t in [{list}]:\n    s = socket.socket(socket.AF_INET6 if ':' in t[0] else socket.AF_INET)\n    s.settimeout(5)\n    start = time.monotonic()\n    try:\n        s.connect(t)\n        print('reached')\n    except ConnectionRefusedError:\n        print('refused' if time.monotonic() - start < 2 else 'slow-refusal')\n    except OSError as e:\n        print(errno.errorcode.get(e.errno, str(e)))\n"
+    )
+}
+
+#[test]
+fn outbound_filter_refuses_metadata_and_host_addresses_but_honours_the_allow_list() {
+    // A host service listening on every interface.
+    let host = std::net::TcpListener::bind("0.0.0.0:0").expect("host listener");
+    let port = host.local_addr().expect("addr").port();
+    let own: Vec<String> = kumo_sandbox::host_addresses()
+        .expect("host addresses")
+        .into_iter()
+        .filter(|a| a.is_ipv4() && !a.is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    let mut targets = vec![("169.254.169.254".to_owned(), 80)];
+    targets.extend(own.iter().map(|a| (a.clone(), port)));
+    let script = connect_script(&targets);
+    let refused = run_filtered("filter", &[], &script);
+    assert_eq!(
+        refused,
+        vec!["refused"; targets.len()].join("\n"),
+        "targets {targets:?}"
+    );
+    if let Some(first) = own.first() {
+        // Allowed: the same host address and port are reached.
+        let allowed = run_filtered(
+            "filter-allow",
+            &[&format!("{first}/32:{port}")],
+            &connect_script(&[(first.clone(), port)]),
+        );
+        assert_eq!(allowed, "reached");
+    }
+}
+
+#[test]
+fn function_cannot_remove_the_outbound_filter() {
+    let script = format!(
+        "import subprocess\nr = subprocess.run(['/usr/sbin/nft', 'flush', 'ruleset'], capture_output=True)\nprint('flushed' if r.returncode == 0 else 'denied')\n{}",
+        connect_script(&[("169.254.169.254".to_owned(), 80)])
+    );
+    assert_eq!(
+        run_filtered("filter-flush", &[], &script),
+        "denied\nrefused"
+    );
+}
