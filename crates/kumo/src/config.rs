@@ -44,6 +44,8 @@ pub struct SandboxSection {
     pub prepared_networks: Option<usize>,
     /// `outbound` (default) or `none`.
     pub network: Option<String>,
+    /// Private or host destinations environments may reach anyway: `"CIDR:PORT"` or `"CIDR"`.
+    pub allow_outbound: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +102,8 @@ pub struct Settings {
     pub cpu_hard_limit: bool,
     pub prepared_networks: usize,
     pub outbound_network: bool,
+    /// Destinations exempt from the outbound filter.
+    pub allow_outbound: Vec<kumo_sandbox::AllowRule>,
     pub auth: crate::auth::AuthSettings,
     /// Log retention and size bound, prices, metrics access.
     pub telemetry: crate::telemetry::TelemetrySettings,
@@ -179,7 +183,16 @@ impl Settings {
                 env_parse(key)?.or(file).unwrap_or(default),
             ))
         };
+        let allow_outbound = env_var("KUMO_SANDBOX_ALLOW_OUTBOUND")
+            .map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .or(file.sandbox.allow_outbound)
+            .unwrap_or_default()
+            .iter()
+            .filter(|entry| !entry.trim().is_empty())
+            .map(|entry| entry.parse().context("in sandbox.allow_outbound"))
+            .collect::<Result<Vec<kumo_sandbox::AllowRule>>>()?;
         Ok(Self {
+            allow_outbound,
             auth: crate::auth::AuthSettings::load(file.auth)?,
             telemetry: crate::telemetry::TelemetrySettings::load(
                 file.logs,
