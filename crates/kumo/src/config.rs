@@ -288,4 +288,26 @@ mod tests {
             Some(200)
         );
     }
+
+    #[test]
+    fn allow_outbound_entries_are_parsed_and_bad_ones_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("kumo.toml");
+        std::fs::write(
+            &path,
+            "[sandbox]\nallow_outbound = [\"10.0.5.7/32:5432\", \"192.168.10.0/24\"]\n",
+        )
+        .expect("write config");
+        let settings = Settings::load(Some(&path), None, None).expect("valid config");
+        let allow: Vec<String> = settings
+            .allow_outbound
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(allow, ["10.0.5.7/32:5432", "192.168.10.0/24"]);
+        std::fs::write(&path, "[sandbox]\nallow_outbound = [\"10.0.5.7/24\"]\n")
+            .expect("write config");
+        let err = Settings::load(Some(&path), None, None).expect_err("host bits set");
+        assert!(format!("{err:#}").contains("10.0.5.7/24"), "{err:#}");
+    }
 }
