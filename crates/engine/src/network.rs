@@ -32,7 +32,7 @@ pub(crate) struct Network {
     pub netns: NetNs,
     pub listener: Option<TcpListener>,
     pub outbound: Option<Outbound>,
-    /// The host addresses the outbound filter refuses.
+    /// The host addresses the outbound filter lists (outside the ranges it refuses anyway).
     host_addrs: Vec<IpAddr>,
 }
 
@@ -99,7 +99,7 @@ impl NetworkPool {
     /// dropped. Blocking: call it off the async runtime.
     pub(crate) fn take(self: &Arc<Self>) -> Result<Network, SandboxError> {
         let current = match self.outbound {
-            Some(_) => Some(kumo_sandbox::host_addresses()?),
+            Some(_) => Some(kumo_sandbox::refused_host_addresses()?),
             None => None,
         };
         let (ready, stale) = {

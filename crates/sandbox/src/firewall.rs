@@ -18,8 +18,9 @@
 //!
 //! The function cannot change these rules: it has no capabilities (no CAP_NET_ADMIN) and cannot
 //! make a user namespace in which it would have them. The host's addresses are read when each
-//! namespace is made; [`host_addresses`] lets the caller notice a change and discard namespaces
-//! made before it.
+//! namespace is made; [`refused_host_addresses`] lets the caller notice a change and discard
+//! namespaces made before it. Only addresses outside the fixed ranges count, so link-local
+//! addresses coming and going with container interfaces do not.
 
 use crate::{io_err, NetNs, Result, SandboxError};
 use std::io::Write;
@@ -215,6 +216,24 @@ pub fn host_addresses() -> Result<Vec<IpAddr>> {
     Ok(addrs)
 }
 
+/// The host's addresses that the ruleset lists itself: those outside [`REFUSED_V4`] and
+/// [`REFUSED_V6`] (the others are refused by their range already), sorted.
+pub fn refused_host_addresses() -> Result<Vec<IpAddr>> {
+    Ok(host_addresses()?
+        .into_iter()
+        .filter(|a| outside_fixed_ranges(*a))
+        .collect())
+}
+
+fn outside_fixed_ranges(addr: IpAddr) -> bool {
+    let fixed = if addr.is_ipv4() {
+        REFUSED_V4
+    } else {
+        REFUSED_V6
+    };
+    !fixed.iter().any(|n| contains(n, addr))
+}
+
 /// The outbound filter of every environment: the `nft` program and the operator's allow-list.
 #[derive(Debug, Clone)]
 pub struct Firewall {
@@ -226,7 +245,7 @@ pub struct Firewall {
 #[derive(Debug)]
 pub struct Pending {
     child: Child,
-    /// The host addresses the ruleset refuses.
+    /// The host addresses the ruleset lists ([`refused_host_addresses`]).
     host_addrs: Vec<IpAddr>,
 }
 
@@ -270,27 +289,19 @@ impl Firewall {
         }
         // Host addresses inside a refused range are already refused (and nft would reject the
         // overlap in one set).
-        let outside = |fixed: &[&str], a: &IpAddr| !fixed.iter().any(|n| contains(n, *a));
-        let v4 = REFUSED_V4
-            .iter()
-            .map(|n| (*n).to_owned())
-            .chain(
-                host_addrs
-                    .iter()
-                    .filter(|a| a.is_ipv4() && outside(REFUSED_V4, a))
-                    .map(IpAddr::to_string),
-            )
-            .collect::<Vec<_>>();
-        let v6 = REFUSED_V6
-            .iter()
-            .map(|n| (*n).to_owned())
-            .chain(
-                host_addrs
-                    .iter()
-                    .filter(|a| a.is_ipv6() && outside(REFUSED_V6, a))
-                    .map(IpAddr::to_string),
-            )
-            .collect::<Vec<_>>();
+        let set = |fixed: &[&str], v4: bool| {
+            fixed
+                .iter()
+                .map(|n| (*n).to_owned())
+                .chain(
+                    host_addrs
+                        .iter()
+                        .filter(|a| a.is_ipv4() == v4 && outside_fixed_ranges(**a))
+                        .map(IpAddr::to_string),
+                )
+                .collect::<Vec<_>>()
+        };
+        let (v4, v6) = (set(REFUSED_V4, true), set(REFUSED_V6, false));
         let _ = writeln!(r, "    ip daddr {{ {} }} goto refuse", v4.join(", "));
         let _ = writeln!(r, "    ip6 daddr {{ {} }} goto refuse", v6.join(", "));
         r.push_str(
@@ -303,7 +314,7 @@ impl Firewall {
     /// [`Pending::wait`] returns, so other preparation can go on meanwhile.
     pub fn start(&self, netns: &NetNs) -> Result<Pending> {
         use std::os::unix::process::CommandExt;
-        let host_addrs = host_addresses()?;
+        let host_addrs = refused_host_addresses()?;
         let ns_fd = netns.raw_fd();
         let mut cmd = Command::new(&self.nft);
         cmd.args(["-f", "-"])
@@ -337,14 +348,15 @@ impl Firewall {
         Ok(Pending { child, host_addrs })
     }
 
-    /// Loads the ruleset into `netns` and waits for it; returns the host addresses it refuses.
+    /// Loads the ruleset into `netns` and waits for it; returns the host addresses it lists.
     pub fn install(&self, netns: &NetNs) -> Result<Vec<IpAddr>> {
         self.start(netns)?.wait()
     }
 }
 
 impl Pending {
-    /// Waits for `nft`; an error if the ruleset was not loaded.
+    /// Waits for `nft`; an error if the ruleset was not loaded. Returns the host addresses the
+    /// ruleset lists ([`refused_host_addresses`] when it was made).
     pub fn wait(self) -> Result<Vec<IpAddr>> {
         let out = self
             .child

@@ -29,7 +29,9 @@ mod outbound;
 mod seccomp;
 
 pub use cgroup::{CgroupVersion, Cgroups};
-pub use firewall::{host_addresses, AllowRule, Firewall, Pending, REFUSED_V4, REFUSED_V6};
+pub use firewall::{
+    host_addresses, refused_host_addresses, AllowRule, Firewall, Pending, REFUSED_V4, REFUSED_V6,
+};
 pub use netns::NetNs;
 pub use outbound::{available as outbound_available, Outbound, DNS_SERVER};
 
