@@ -310,8 +310,8 @@ impl Firewall {
         r
     }
 
-    /// Starts loading the ruleset into `netns`; nothing runs in the namespace before
-    /// [`Pending::wait`] returns, so other preparation can go on meanwhile.
+    /// Starts loading the ruleset into `netns`, so that other preparation (slirp4netns) can go
+    /// on meanwhile; nothing may run in the namespace before [`Pending::wait`] returns `Ok`.
     pub fn start(&self, netns: &NetNs) -> Result<Pending> {
         use std::os::unix::process::CommandExt;
         let host_addrs = refused_host_addresses()?;
