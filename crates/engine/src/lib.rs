@@ -28,7 +28,7 @@ mod persist;
 mod pool;
 mod runtime_api;
 
-pub use network::NetworkPool;
+pub use network::{NetworkPool, OutboundConfig};
 pub use pool::{
     DotnetRuntime, Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, JavaRuntime,
     RuntimeCommands, SandboxConfig,

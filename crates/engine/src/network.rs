@@ -5,39 +5,62 @@
 //! of it slirp4netns starting. The pool keeps a few ready so that a cold start takes one instead
 //! of waiting; a background thread makes new ones as they are taken. Every namespace is used by
 //! one environment only, and never again.
+//!
+//! With outbound access, each namespace also gets the outbound filter ([`Firewall`]) while
+//! slirp4netns starts (the two run side by side; the namespace is handed out only once both are
+//! done). The filter refuses the host's own addresses as they were when the namespace was made:
+//! a ready namespace made before the host's addresses changed is discarded at [`NetworkPool::take`].
 
-use kumo_sandbox::{NetNs, Outbound, SandboxError};
-use std::net::TcpListener;
+use kumo_sandbox::{Firewall, NetNs, Outbound, SandboxError};
+use std::net::{IpAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Where the Runtime API listens inside every environment.
 const RUNTIME_API: ([u8; 4], u16) = ([127, 0, 0, 1], 9001);
 
+/// How environments reach outside hosts: the user-mode network stack and the filter before it.
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// `slirp4netns`.
+    pub program: String,
+    pub firewall: Firewall,
+}
+
 /// One environment's network: its namespace, the Runtime API listener and the outbound stack.
 pub(crate) struct Network {
     pub netns: NetNs,
     pub listener: Option<TcpListener>,
     pub outbound: Option<Outbound>,
+    /// The host addresses the outbound filter lists (outside the ranges it refuses anyway).
+    host_addrs: Vec<IpAddr>,
 }
 
 impl Network {
-    fn make(outbound: Option<&str>) -> Result<Self, SandboxError> {
+    fn make(outbound: Option<&OutboundConfig>) -> Result<Self, SandboxError> {
         let (netns, listener) = NetNs::with_listener(Some(RUNTIME_API.into()))?;
-        let outbound = outbound
-            .map(|program| Outbound::attach(program, &netns))
-            .transpose()?;
+        let (outbound, host_addrs) = match outbound {
+            None => (None, Vec::new()),
+            Some(cfg) => {
+                let filter = cfg.firewall.start(&netns)?;
+                let attached = Outbound::attach(&cfg.program, &netns);
+                // Waited for even if slirp4netns failed, so that nft is reaped.
+                let host_addrs = filter.wait()?;
+                (Some(attached?), host_addrs)
+            }
+        };
         Ok(Self {
             netns,
             listener,
             outbound,
+            host_addrs,
         })
     }
 }
 
 /// Ready networks for the next cold starts.
 pub struct NetworkPool {
-    outbound: Option<String>,
+    outbound: Option<OutboundConfig>,
     size: usize,
     ready: Mutex<Vec<Network>>,
     refilling: AtomicBool,
@@ -55,8 +78,9 @@ impl std::fmt::Debug for NetworkPool {
 
 impl NetworkPool {
     /// A pool keeping `size` networks ready (0: make each one when it is needed), with
-    /// `outbound` (slirp4netns) attached when given. Filling starts at the first [`take`].
-    pub fn new(outbound: Option<String>, size: usize) -> Arc<Self> {
+    /// `outbound` (slirp4netns and the filter) attached when given. Filling starts at the first
+    /// [`take`].
+    pub fn new(outbound: Option<OutboundConfig>, size: usize) -> Arc<Self> {
         Arc::new(Self {
             outbound,
             size,
@@ -66,22 +90,44 @@ impl NetworkPool {
         })
     }
 
-    pub fn outbound(&self) -> Option<&str> {
-        self.outbound.as_deref()
+    pub fn outbound(&self) -> Option<&OutboundConfig> {
+        self.outbound.as_ref()
     }
 
     /// A ready network if there is one, else a new one; either way the pool refills behind.
-    /// Blocking: call it off the async runtime.
+    /// Ready networks whose filter was made for other host addresses than the current ones are
+    /// dropped. Blocking: call it off the async runtime.
     pub(crate) fn take(self: &Arc<Self>) -> Result<Network, SandboxError> {
-        let ready = self
-            .ready
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
+        let current = match self.outbound {
+            Some(_) => Some(kumo_sandbox::refused_host_addresses()?),
+            None => None,
+        };
+        let (ready, stale) = {
+            let mut ready = self
+                .ready
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut stale = Vec::new();
+            if let Some(current) = &current {
+                let (keep, old) = std::mem::take(&mut *ready)
+                    .into_iter()
+                    .partition(|n: &Network| &n.host_addrs == current);
+                *ready = keep;
+                stale = old;
+            }
+            (ready.pop(), stale)
+        };
+        if !stale.is_empty() {
+            tracing::info!(
+                discarded = stale.len(),
+                "the host's addresses changed: prepared network namespaces made before are discarded"
+            );
+        }
+        drop(stale);
         self.refill();
         match ready {
             Some(network) => Ok(network),
-            None => Network::make(self.outbound.as_deref()),
+            None => Network::make(self.outbound.as_ref()),
         }
     }
 
@@ -108,7 +154,7 @@ impl NetworkPool {
                     if !missing {
                         break;
                     }
-                    match Network::make(pool.outbound.as_deref()) {
+                    match Network::make(pool.outbound.as_ref()) {
                         Ok(network) => pool
                             .ready
                             .lock()

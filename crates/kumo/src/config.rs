@@ -44,6 +44,8 @@ pub struct SandboxSection {
     pub prepared_networks: Option<usize>,
     /// `outbound` (default) or `none`.
     pub network: Option<String>,
+    /// Private or host destinations environments may reach anyway: `"CIDR:PORT"` or `"CIDR"`.
+    pub allow_outbound: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +102,8 @@ pub struct Settings {
     pub cpu_hard_limit: bool,
     pub prepared_networks: usize,
     pub outbound_network: bool,
+    /// Destinations exempt from the outbound filter.
+    pub allow_outbound: Vec<kumo_sandbox::AllowRule>,
     pub auth: crate::auth::AuthSettings,
     /// Log retention and size bound, prices, metrics access.
     pub telemetry: crate::telemetry::TelemetrySettings,
@@ -179,7 +183,16 @@ impl Settings {
                 env_parse(key)?.or(file).unwrap_or(default),
             ))
         };
+        let allow_outbound = env_var("KUMO_SANDBOX_ALLOW_OUTBOUND")
+            .map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .or(file.sandbox.allow_outbound)
+            .unwrap_or_default()
+            .iter()
+            .filter(|entry| !entry.trim().is_empty())
+            .map(|entry| entry.parse().context("in sandbox.allow_outbound"))
+            .collect::<Result<Vec<kumo_sandbox::AllowRule>>>()?;
         Ok(Self {
+            allow_outbound,
             auth: crate::auth::AuthSettings::load(file.auth)?,
             telemetry: crate::telemetry::TelemetrySettings::load(
                 file.logs,
@@ -274,5 +287,27 @@ mod tests {
             ok.ok().and_then(|c| c.limits.account_concurrency),
             Some(200)
         );
+    }
+
+    #[test]
+    fn allow_outbound_entries_are_parsed_and_bad_ones_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("kumo.toml");
+        std::fs::write(
+            &path,
+            "[sandbox]\nallow_outbound = [\"10.0.5.7/32:5432\", \"192.168.10.0/24\"]\n",
+        )
+        .expect("write config");
+        let settings = Settings::load(Some(&path), None, None).expect("valid config");
+        let allow: Vec<String> = settings
+            .allow_outbound
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(allow, ["10.0.5.7/32:5432", "192.168.10.0/24"]);
+        std::fs::write(&path, "[sandbox]\nallow_outbound = [\"10.0.5.7/24\"]\n")
+            .expect("write config");
+        let err = Settings::load(Some(&path), None, None).expect_err("host bits set");
+        assert!(format!("{err:#}").contains("10.0.5.7/24"), "{err:#}");
     }
 }

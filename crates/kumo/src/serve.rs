@@ -23,6 +23,31 @@ fn instance_name(data_dir: &Path) -> Result<String> {
     Ok(format!("{:016x}", hasher.finish()))
 }
 
+/// Checks that environments can have filtered outbound access: slirp4netns runs, and nft loads the
+/// outbound filter into a namespace (which also shows the kernel has nftables).
+fn outbound_config(settings: &Settings) -> Result<kumo_engine::OutboundConfig> {
+    let none_hint = "set sandbox.network = \"none\" to give environments loopback only";
+    if !kumo_sandbox::outbound_available("slirp4netns") {
+        bail!("sandbox.network = \"outbound\" needs slirp4netns (apt-get install slirp4netns); {none_hint}");
+    }
+    let Some(firewall) = kumo_sandbox::Firewall::new(settings.allow_outbound.clone()) else {
+        bail!("sandbox.network = \"outbound\" needs nft to filter what environments reach (apt-get install nftables); {none_hint}");
+    };
+    let scratch = kumo_sandbox::NetNs::new().context("while making a network namespace")?;
+    firewall.install(&scratch).with_context(|| {
+        format!("sandbox.network = \"outbound\" needs nftables in the kernel; {none_hint}")
+    })?;
+    let allow: Vec<String> = firewall.allow().iter().map(ToString::to_string).collect();
+    tracing::info!(
+        ?allow,
+        "outbound network filtered (private, link-local and host addresses refused)"
+    );
+    Ok(kumo_engine::OutboundConfig {
+        program: "slirp4netns".to_owned(),
+        firewall,
+    })
+}
+
 /// Checks that environments can be isolated; refuses to go on without isolation unless the
 /// operator said so explicitly.
 fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxConfig>> {
@@ -38,10 +63,7 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
                 tracing::info!(removed, "removed environments left by a previous run");
             }
             let outbound = if settings.outbound_network {
-                if !kumo_sandbox::outbound_available("slirp4netns") {
-                    bail!("sandbox.network = \"outbound\" needs slirp4netns (apt-get install slirp4netns); set sandbox.network = \"none\" to give environments loopback only");
-                }
-                Some("slirp4netns".to_owned())
+                Some(outbound_config(settings)?)
             } else {
                 None
             };
@@ -52,11 +74,8 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
                 uid_count: settings.sandbox_uid_count,
                 cpu_hard_limit: settings.cpu_hard_limit,
                 instance,
-                networks: kumo_engine::NetworkPool::new(
-                    outbound.clone(),
-                    settings.prepared_networks,
-                ),
-                outbound,
+                outbound: outbound.as_ref().map(|o| o.program.clone()),
+                networks: kumo_engine::NetworkPool::new(outbound, settings.prepared_networks),
             }))
         }
         Err(missing) => bail!(

@@ -23,11 +23,15 @@
 
 mod cgroup;
 mod child;
+mod firewall;
 mod netns;
 mod outbound;
 mod seccomp;
 
 pub use cgroup::{CgroupVersion, Cgroups};
+pub use firewall::{
+    host_addresses, refused_host_addresses, AllowRule, Firewall, Pending, REFUSED_V4, REFUSED_V6,
+};
 pub use netns::NetNs;
 pub use outbound::{available as outbound_available, Outbound, DNS_SERVER};
 
@@ -47,6 +51,8 @@ pub enum SandboxError {
     Seccomp(String),
     #[error("sandboxing is not available on this machine: {0}")]
     Unavailable(String),
+    #[error("invalid allow_outbound entry {entry:?}: {reason}")]
+    InvalidAllowRule { entry: String, reason: String },
 }
 
 pub type Result<T, E = SandboxError> = std::result::Result<T, E>;

@@ -128,6 +128,45 @@ fn privileged_calls_are_refused() {
 }
 
 #[test]
+fn io_uring_other_socket_families_and_x32_calls_are_refused() {
+    let e = env("seccomp", 64, 64);
+    // Each line: the call and the errno it ended with (0: it worked).
+    let script = r#"exec python3 -S -c '
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, nr, *args):
+    ctypes.set_errno(0)
+    rc = libc.syscall(nr, *args)
+    print(name, 0 if rc >= 0 else ctypes.get_errno())
+params = ctypes.create_string_buffer(120)
+call("io_uring_setup", 425, 4, params)
+call("io_uring_enter", 426, 0, 0, 0, 0, None, 0)
+call("io_uring_register", 427, 0, 0, None, 0)
+call("socket_vsock", 41, socket.AF_VSOCK, socket.SOCK_STREAM, 0)
+call("socket_packet", 41, socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+pair = (ctypes.c_int * 2)()
+call("socketpair_vsock", 53, socket.AF_VSOCK, socket.SOCK_STREAM, 0, pair)
+call("x32_getpid", 0x40000000 + 39)
+call("x32_mount", 0x40000000 + 165, 0, 0, 0, 0, 0)
+call("socket_inet", 41, socket.AF_INET, socket.SOCK_STREAM, 0)
+call("socket_inet6", 41, socket.AF_INET6, socket.SOCK_DGRAM, 0)
+call("socket_netlink", 41, socket.AF_NETLINK, socket.SOCK_RAW, 0)
+call("socketpair_unix", 53, socket.AF_UNIX, socket.SOCK_STREAM, 0, pair)
+call("getpid", 39)
+'"#;
+    let (out, _sb) = run(&e, script);
+    let text = stdout(&out);
+    let (eperm, eafnosupport) = (libc::EPERM, libc::EAFNOSUPPORT);
+    let expected = format!(
+        "io_uring_setup {eperm}\nio_uring_enter {eperm}\nio_uring_register {eperm}\n\
+         socket_vsock {eafnosupport}\nsocket_packet {eafnosupport}\nsocketpair_vsock {eafnosupport}\n\
+         x32_getpid {eperm}\nx32_mount {eperm}\n\
+         socket_inet 0\nsocket_inet6 0\nsocket_netlink 0\nsocketpair_unix 0\ngetpid 0"
+    );
+    assert_eq!(text, expected, "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn network_has_only_loopback() {
     let e = env("net", 64, 64);
     let (out, _sb) = run(
@@ -197,4 +236,85 @@ fn outbound_network_has_a_route_but_not_to_host_loopback() {
     let out = cmd.output().expect("run");
     let _ = std::io::stderr().write_all(&out.stderr);
     assert_eq!(stdout(&out), "True\nrefused");
+}
+
+/// Runs `script` (Python) in a sandbox whose namespace has the outbound filter and slirp4netns.
+fn run_filtered(id: &str, allow: &[&str], script: &str) -> String {
+    use std::io::Write as _;
+    let e = env(id, 64, 64);
+    let version = probe().expect("sandbox support");
+    let netns = NetNs::new().expect("netns");
+    let allow = allow
+        .iter()
+        .map(|a| a.parse().expect("allow rule"))
+        .collect();
+    let firewall = kumo_sandbox::Firewall::new(allow).expect("nft is installed");
+    firewall.install(&netns).expect("ruleset loads");
+    let _net = kumo_sandbox::Outbound::attach("slirp4netns", &netns).expect("slirp4netns attaches");
+    let sandbox = Sandbox::prepare(&e.spec, Some(&netns), version).expect("prepare");
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.args(["-S", "-c", script])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    sandbox.configure(&mut cmd);
+    let out = cmd.output().expect("run");
+    let _ = std::io::stderr().write_all(&out.stderr);
+    stdout(&out)
+}
+
+/// Python that connects to each `(host, port)` and prints one word per target: `reached`,
+/// `refused` (ECONNREFUSED within 2 s) or what else happened.
+fn connect_script(targets: &[(String, u16)]) -> String {
+    let list = targets
+        .iter()
+        .map(|(h, p)| format!("({h:?}, {p})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "import socket, time, errno\nfor t in [{list}]:\n    s = socket.socket(socket.AF_INET6 if ':' in t[0] else socket.AF_INET)\n    s.settimeout(5)\n    start = time.monotonic()\n    try:\n        s.connect(t)\n        print('reached')\n    except ConnectionRefusedError:\n        print('refused' if time.monotonic() - start < 2 else 'slow-refusal')\n    except OSError as e:\n        print(errno.errorcode.get(e.errno, str(e)))\n"
+    )
+}
+
+#[test]
+fn outbound_filter_refuses_metadata_and_host_addresses_but_honours_the_allow_list() {
+    // A host service listening on every interface.
+    let host = std::net::TcpListener::bind("0.0.0.0:0").expect("host listener");
+    let port = host.local_addr().expect("addr").port();
+    let own: Vec<String> = kumo_sandbox::host_addresses()
+        .expect("host addresses")
+        .into_iter()
+        .filter(|a| a.is_ipv4() && !a.is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    let mut targets = vec![("169.254.169.254".to_owned(), 80)];
+    targets.extend(own.iter().map(|a| (a.clone(), port)));
+    let script = connect_script(&targets);
+    let refused = run_filtered("filter", &[], &script);
+    assert_eq!(
+        refused,
+        vec!["refused"; targets.len()].join("\n"),
+        "targets {targets:?}"
+    );
+    if let Some(first) = own.first() {
+        // Allowed: the same host address and port are reached.
+        let allowed = run_filtered(
+            "filter-allow",
+            &[&format!("{first}/32:{port}")],
+            &connect_script(&[(first.clone(), port)]),
+        );
+        assert_eq!(allowed, "reached");
+    }
+}
+
+#[test]
+fn function_cannot_remove_the_outbound_filter() {
+    let script = format!(
+        "import subprocess\nr = subprocess.run(['/usr/sbin/nft', 'flush', 'ruleset'], capture_output=True)\nprint('flushed' if r.returncode == 0 else 'denied')\n{}",
+        connect_script(&[("169.254.169.254".to_owned(), 80)])
+    );
+    assert_eq!(
+        run_filtered("filter-flush", &[], &script),
+        "denied\nrefused"
+    );
 }
