@@ -184,7 +184,7 @@ async fn dispatch_due(events: &Events, running: &Running, now: i64) -> kumo_stor
             continue;
         }
         let take = (limit - busy).min(free_overall).min(64);
-        let claimed = queue.claim(&function, now, take).await?;
+        let claimed = queue.claim(&function, now, take, lease(&config)).await?;
         for event in claimed {
             *running
                 .lock()
@@ -211,6 +211,12 @@ async fn dispatch_due(events: &Events, running: &Running, now: i64) -> kumo_stor
         }
     }
     Ok(())
+}
+
+/// How long a claim holds an event: longer than any attempt can take (the function's timeout,
+/// plus a cold start and the time to store the result), so only a dead claimer loses it.
+fn lease(function: &FunctionConfig) -> Duration {
+    Duration::from_secs(u64::from(function.timeout_secs) + 120)
 }
 
 async fn run_event(events: &Events, function: FunctionConfig, event: QueuedEvent) {

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! async_events          one row per accepted event until it has run to its end; state is
-//!                       'queued' (waiting for due_ms) or 'running' (claimed by the dispatcher)
+//!                       'queued' (waiting for due_ms) or 'running' (claimed by a dispatcher
+//!                       until lease_until: an expired claim may be taken by another)
 //! event_invoke_configs  MaximumRetryAttempts / MaximumEventAgeInSeconds / destinations per function
 //! dead_letter_configs   DeadLetterConfig.TargetArn per function
 //! dead_letters          events that failed for good, kept per function until replayed
@@ -14,7 +15,9 @@
 //! An event is inserted (and committed) before its client is answered, and removed only in the
 //! transaction that also stores what its end produced (destination events, a dead letter). Rows
 //! left 'running' by a crash are put back in the queue by [`EventQueue::recover`], so every
-//! accepted event runs at least once. Everything about a function follows it when it is deleted.
+//! accepted event runs at least once; a claim whose lease ran out (its claimer died or stopped
+//! answering) may be claimed again by any dispatcher. Everything about a function follows it when
+//! it is deleted.
 
 use crate::{Result, SqliteStore, StoreError};
 use async_trait::async_trait;
@@ -35,7 +38,8 @@ CREATE TABLE IF NOT EXISTS async_events (
     attempts       INTEGER NOT NULL DEFAULT 0,
     invoke_count   INTEGER NOT NULL DEFAULT 0,
     throttles      INTEGER NOT NULL DEFAULT 0,
-    state          TEXT NOT NULL DEFAULT 'queued'
+    state          TEXT NOT NULL DEFAULT 'queued',
+    lease_until    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS async_events_due ON async_events (state, function_name, due_ms, seq);
 CREATE TABLE IF NOT EXISTS event_invoke_configs (
@@ -69,7 +73,19 @@ END;
 
 /// Creates the tables (and their trigger) if missing; part of opening the SQLite store.
 pub(crate) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    // Databases from before claims had leases.
+    let has_lease: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('async_events') WHERE name = 'lease_until'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_lease {
+        conn.execute_batch(
+            "ALTER TABLE async_events ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
 }
 
 /// An event to put in the queue.
@@ -156,13 +172,25 @@ pub struct QueueStats {
 pub trait EventQueue: Send + Sync + 'static {
     /// Stores events durably (one transaction).
     async fn enqueue(&self, events: Vec<NewEvent>) -> Result<()>;
-    /// Puts events left running by a previous process back in the queue; returns how many.
+    /// Puts every event claimed by a previous run of this store's only dispatcher back in the
+    /// queue at once (a single node restarting); returns how many. Where several dispatchers
+    /// share the queue, claims end by their leases instead.
     async fn recover(&self) -> Result<u64>;
-    /// Functions that have queued events due at `now_ms`.
+    /// Functions that have events claimable at `now_ms`: queued and due, or claimed with a lease
+    /// that has run out.
     async fn due_functions(&self, now_ms: i64) -> Result<Vec<String>>;
-    /// Marks up to `limit` due events of `function` running (oldest first) and returns them.
-    async fn claim(&self, function: &str, now_ms: i64, limit: u32) -> Result<Vec<QueuedEvent>>;
-    /// The earliest due time of a queued event later than `now_ms`.
+    /// Claims up to `limit` claimable events of `function` (oldest due first) for `lease`, and
+    /// returns them. Until the lease runs out no other claim takes them; after it, another
+    /// dispatcher may (so an event whose claimer died runs again: at least once).
+    async fn claim(
+        &self,
+        function: &str,
+        now_ms: i64,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<QueuedEvent>>;
+    /// The earliest time after `now_ms` at which an event becomes claimable (a queued event's due
+    /// time or a claim's lease end).
     async fn next_due_after(&self, now_ms: i64) -> Result<Option<i64>>;
     /// Puts a running event back in the queue with new retry state.
     async fn retry(&self, id: &str, retry: Retry) -> Result<()>;
@@ -277,7 +305,8 @@ impl EventQueue for SqliteStore {
     async fn due_functions(&self, now_ms: i64) -> Result<Vec<String>> {
         self.with(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT DISTINCT function_name FROM async_events WHERE state = 'queued' AND due_ms <= ?1",
+                "SELECT DISTINCT function_name FROM async_events
+                 WHERE (state = 'queued' AND due_ms <= ?1) OR (state = 'running' AND lease_until <= ?1)",
             )?;
             let rows = stmt.query_map([now_ms], |r| r.get::<_, String>(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -285,14 +314,24 @@ impl EventQueue for SqliteStore {
         .await
     }
 
-    async fn claim(&self, function: &str, now_ms: i64, limit: u32) -> Result<Vec<QueuedEvent>> {
+    async fn claim(
+        &self,
+        function: &str,
+        now_ms: i64,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<QueuedEvent>> {
+        let lease_until =
+            now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let function = function.to_owned();
         self.with(move |c| {
             let tx = c.transaction()?;
             let events = {
                 let mut stmt = tx.prepare_cached(
                     "SELECT seq, id, invoked_arn, payload, client_context, trace_id, enqueued_ms, attempts, invoke_count, throttles
-                     FROM async_events WHERE state = 'queued' AND function_name = ?1 AND due_ms <= ?2
+                     FROM async_events
+                     WHERE function_name = ?1
+                       AND ((state = 'queued' AND due_ms <= ?2) OR (state = 'running' AND lease_until <= ?2))
                      ORDER BY due_ms, seq LIMIT ?3",
                 )?;
                 let rows = stmt.query_map(params![function, now_ms, limit], |r| {
@@ -315,10 +354,11 @@ impl EventQueue for SqliteStore {
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
             {
-                let mut mark =
-                    tx.prepare_cached("UPDATE async_events SET state = 'running' WHERE seq = ?1")?;
+                let mut mark = tx.prepare_cached(
+                    "UPDATE async_events SET state = 'running', lease_until = ?2 WHERE seq = ?1",
+                )?;
                 for (seq, _) in &events {
-                    mark.execute([seq])?;
+                    mark.execute([*seq, lease_until])?;
                 }
             }
             tx.commit()?;
@@ -330,7 +370,10 @@ impl EventQueue for SqliteStore {
     async fn next_due_after(&self, now_ms: i64) -> Result<Option<i64>> {
         self.with(move |c| {
             Ok(c.query_row(
-                "SELECT MIN(due_ms) FROM async_events WHERE state = 'queued' AND due_ms > ?1",
+                "SELECT MIN(t) FROM (
+                    SELECT due_ms AS t FROM async_events WHERE state = 'queued' AND due_ms > ?1
+                    UNION ALL
+                    SELECT lease_until FROM async_events WHERE state = 'running' AND lease_until > ?1)",
                 [now_ms],
                 |r| r.get::<_, Option<i64>>(0),
             )?)
@@ -565,6 +608,9 @@ impl EventQueue for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Longer than any test's clock runs.
+    const LEASE: Duration = Duration::from_secs(3600);
     use crate::testing::function;
     use crate::FunctionStore;
     use kumo_types::FunctionName;
@@ -596,16 +642,30 @@ mod tests {
             .enqueue(vec![event("a", "f", 100), event("b", "f", 100)])
             .await
             .expect("enqueue");
-        let claimed = store.claim("f", 200, 1).await.expect("claim");
+        let claimed = store.claim("f", 200, 1, LEASE).await.expect("claim");
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].id, "a");
-        assert_eq!(store.claim("f", 200, 5).await.expect("claim")[0].id, "b");
-        assert!(store.claim("f", 200, 5).await.expect("claim").is_empty());
+        assert_eq!(
+            store.claim("f", 200, 5, LEASE).await.expect("claim")[0].id,
+            "b"
+        );
+        assert!(store
+            .claim("f", 200, 5, LEASE)
+            .await
+            .expect("claim")
+            .is_empty());
         drop(store);
         let reopened = SqliteStore::open(&dir.path().join("kumo.db")).expect("reopen");
         assert_eq!(reopened.recover().await.expect("recover"), 2);
         assert_eq!(reopened.depth().await.expect("depth"), 2);
-        assert_eq!(reopened.claim("f", 200, 5).await.expect("claim").len(), 2);
+        assert_eq!(
+            reopened
+                .claim("f", 200, 5, LEASE)
+                .await
+                .expect("claim")
+                .len(),
+            2
+        );
     }
 
     #[tokio::test]
@@ -615,7 +675,11 @@ mod tests {
             .enqueue(vec![event("a", "f", 100)])
             .await
             .expect("enqueue");
-        let a = store.claim("f", 100, 1).await.expect("claim").remove(0);
+        let a = store
+            .claim("f", 100, 1, LEASE)
+            .await
+            .expect("claim")
+            .remove(0);
         let retry = Retry {
             due_ms: 500,
             attempts: 1,
@@ -626,7 +690,11 @@ mod tests {
         assert!(store.due_functions(499).await.expect("due").is_empty());
         assert_eq!(store.next_due_after(100).await.expect("next"), Some(500));
         assert_eq!(store.due_functions(500).await.expect("due"), vec!["f"]);
-        let again = store.claim("f", 500, 1).await.expect("claim").remove(0);
+        let again = store
+            .claim("f", 500, 1, LEASE)
+            .await
+            .expect("claim")
+            .remove(0);
         assert_eq!((again.attempts, again.invoke_count), (1, 1));
     }
 
@@ -638,7 +706,7 @@ mod tests {
             .enqueue(vec![event("a", "f", 0)])
             .await
             .expect("enqueue");
-        store.claim("f", 0, 1).await.expect("claim");
+        store.claim("f", 0, 1, LEASE).await.expect("claim");
         let dl = DeadLetter {
             seq: 0,
             function: "f".into(),
@@ -659,7 +727,7 @@ mod tests {
         assert_eq!(store.dead_letters("f").await.expect("dl").len(), 1);
         assert_eq!(store.replay_dead_letters("f", 9).await.expect("replay"), 1);
         assert!(store.dead_letters("f").await.expect("dl").is_empty());
-        let replayed = store.claim("f", 9, 5).await.expect("claim");
+        let replayed = store.claim("f", 9, 5, LEASE).await.expect("claim");
         assert_eq!(replayed.len(), 1);
         assert_eq!(replayed[0].attempts, 0);
         assert_ne!(replayed[0].id, "a");

@@ -15,6 +15,7 @@
 //! transaction or a file renamed into place. This crate holds no HTTP and no process logic.
 
 pub mod code;
+pub mod conformance;
 mod events;
 mod logs;
 mod rules;
@@ -66,6 +67,19 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A change to the function registry, as [`FunctionStore::watch`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionChange {
+    /// Created or replaced; the revision it now has.
+    Put {
+        name: String,
+        revision_id: String,
+    },
+    Deleted {
+        name: String,
+    },
+}
+
 /// Functions and their configuration.
 #[async_trait]
 pub trait FunctionStore: Send + Sync + 'static {
@@ -89,6 +103,10 @@ pub trait FunctionStore: Send + Sync + 'static {
     async fn usage(&self) -> Result<(u64, u64)>;
     /// Sum of reserved concurrency over all functions except `except`.
     async fn reserved_concurrency_total(&self, except: &FunctionName) -> Result<u64>;
+    /// Every change committed from now on, in commit order (with a shared backend, also the
+    /// changes other nodes make). A receiver that falls behind gets `Lagged` and must re-read
+    /// whatever it keeps.
+    fn watch(&self) -> tokio::sync::broadcast::Receiver<FunctionChange>;
 }
 
 /// One line of a function's log.

@@ -1,6 +1,6 @@
 //! The embedded store: SQLite in WAL mode.
 
-use crate::{FunctionStore, LogEvent, LogStore, Result, StoreError};
+use crate::{FunctionChange, FunctionStore, LogEvent, LogStore, Result, StoreError};
 use async_trait::async_trait;
 use kumo_types::{FunctionConfig, FunctionName};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -34,6 +34,8 @@ CREATE INDEX IF NOT EXISTS log_events_stream ON log_events (group_name, stream_n
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     functions: Arc<Mutex<HashMap<String, FunctionConfig>>>,
+    /// Registry changes, sent once committed (and under the connection lock, so in commit order).
+    changes: tokio::sync::broadcast::Sender<FunctionChange>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -55,6 +57,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             functions: Arc::default(),
+            changes: tokio::sync::broadcast::channel(1024).0,
         })
     }
 
@@ -128,6 +131,7 @@ impl FunctionStore for SqliteStore {
         let name = config.name.to_string();
         let revision = config.revision_id.clone();
         let (cache, fresh) = (Arc::clone(&self.functions), config.clone());
+        let changes = self.changes.clone();
         self.with(move |c| {
             let inserted = c.execute(
                 "INSERT INTO functions (name, revision_id, config) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -136,7 +140,11 @@ impl FunctionStore for SqliteStore {
             if inserted == 0 {
                 return Err(StoreError::AlreadyExists(name));
             }
-            lock(&cache).insert(name, fresh);
+            lock(&cache).insert(name.clone(), fresh);
+            let _ = changes.send(FunctionChange::Put {
+                name,
+                revision_id: revision,
+            });
             Ok(())
         })
         .await
@@ -152,6 +160,7 @@ impl FunctionStore for SqliteStore {
         let revision = config.revision_id.clone();
         let expected = expected_revision.to_owned();
         let (cache, fresh) = (Arc::clone(&self.functions), config.clone());
+        let changes = self.changes.clone();
         self.with(move |c| {
             let tx = c.transaction()?;
             let current: Option<String> = tx
@@ -171,7 +180,11 @@ impl FunctionStore for SqliteStore {
                 params![name, revision, json],
             )?;
             tx.commit()?;
-            lock(&cache).insert(name, fresh);
+            lock(&cache).insert(name.clone(), fresh);
+            let _ = changes.send(FunctionChange::Put {
+                name,
+                revision_id: revision,
+            });
             Ok(())
         })
         .await
@@ -180,12 +193,14 @@ impl FunctionStore for SqliteStore {
     async fn delete_function(&self, name: &FunctionName) -> Result<()> {
         let name = name.to_string();
         let cache = Arc::clone(&self.functions);
+        let changes = self.changes.clone();
         self.with(move |c| {
             let deleted = c.execute("DELETE FROM functions WHERE name = ?1", [&name])?;
             lock(&cache).remove(&name);
             if deleted == 0 {
                 return Err(StoreError::NotFound(name));
             }
+            let _ = changes.send(FunctionChange::Deleted { name });
             Ok(())
         })
         .await
@@ -203,6 +218,10 @@ impl FunctionStore for SqliteStore {
             Ok((count, size))
         })
         .await
+    }
+
+    fn watch(&self) -> tokio::sync::broadcast::Receiver<FunctionChange> {
+        self.changes.subscribe()
     }
 
     async fn reserved_concurrency_total(&self, except: &FunctionName) -> Result<u64> {
