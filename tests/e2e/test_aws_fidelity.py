@@ -119,9 +119,10 @@ def test_concurrency_is_for_functions_only(lam, lam_raw, target, op, extra, qual
 def test_delete_of_a_version_that_does_not_exist_deletes_nothing(lam, lam_raw, target):
     for kwargs in ({"Qualifier": "1"}, {"FunctionName": f"{target}:1"}):
         args = {"FunctionName": target, **kwargs}
+        # DeleteFunction names the function unqualified, whatever the qualifier.
         expect_error(
             lam_raw, "delete_function", 404, "ResourceNotFoundException",
-            f"Function not found: {function_arn(target)}:1", **args,
+            f"Function not found: {function_arn(target)}", **args,
         )
         assert_exists(lam, target)
 
@@ -215,9 +216,10 @@ def test_environment_limit_is_measured_on_its_json_text(lam, lam_raw, target):
         Environment={"Variables": over},
     )
     assert (status, error_type) == (400, "InvalidParameterValueException")
-    assert message.startswith(
+    assert message == (
         "Lambda was unable to configure your environment variables because the environment "
-        "variables you have provided exceeded the 4KB limit. String measured: "
+        "variables you have provided exceeded the 4KB limit. String measured: " + json.dumps(
+            over, separators=(",", ":"))
     ), message
     assert lam.get_function_configuration(FunctionName=target)["RevisionId"] == before
     fits = {"BIG": "x" * (4096 - 10)}
@@ -378,3 +380,59 @@ def test_arn_length_is_checked_before_its_pattern(lam_raw):
         f"1 validation error detected: Value '{long_arn}' at 'functionName' failed to satisfy "
         "constraint: Member must have length less than or equal to 140"
     )
+
+
+# ------------------------------------------------------------------ not-found texts per operation
+
+
+def test_not_found_texts_name_the_function_as_each_operation_does(lam_raw):
+    missing = unique_name("fidelity-missing")
+    arn = function_arn(missing)
+    cases = [
+        ("get_function", {}, f"Function not found: {arn}"),
+        ("get_function", {"Qualifier": "$LATEST"}, f"Function not found: {arn}:$LATEST"),
+        ("get_function_configuration", {"Qualifier": "$LATEST"}, f"Function not found: {arn}:$LATEST"),
+        ("delete_function", {}, f"Function not found: {arn}"),
+        ("get_function_concurrency", {}, f"Function not found: {arn}"),
+        ("put_function_concurrency", {"ReservedConcurrentExecutions": 1},
+         f"Function not found: {arn}:$LATEST"),
+        ("list_function_url_configs", {}, "Function does not exist"),
+    ]
+    for op, extra, message in cases:
+        expect_error(lam_raw, op, 404, "ResourceNotFoundException", message,
+                     FunctionName=missing, **extra)
+
+
+def test_another_accounts_function_is_access_denied(lam, lam_raw, target):
+    foreign = f"arn:aws:lambda:{REGION}:999999999999:function:{target}"
+    for op in ("get_function", "delete_function"):
+        status, error_type, message, _ = call(lam_raw, op, FunctionName=foreign)
+        assert (status, error_type) == (403, "AccessDeniedException")
+    assert_exists(lam, target)
+
+
+def test_list_functions_item_shape(lam, lam_raw, target):
+    page = lam.list_functions(MaxItems=50)
+    items = [f for f in page["Functions"] if f["FunctionName"] == target]
+    marker = page.get("NextMarker")
+    while not items and marker:
+        page = lam.list_functions(Marker=marker, MaxItems=50)
+        items = [f for f in page["Functions"] if f["FunctionName"] == target]
+        marker = page.get("NextMarker")
+    assert len(items) == 1
+    item = items[0]
+    assert not {"State", "LastUpdateStatus", "RuntimeVersionConfig"} & set(item)
+    assert item["FunctionArn"] == function_arn(target)
+    every = lam.list_functions(FunctionVersion="ALL", MaxItems=50)["Functions"]
+    assert all(f["FunctionArn"].endswith(":$LATEST") for f in every)
+    expect_error(
+        lam_raw, "list_functions", 400, "ValidationException",
+        "1 validation error detected: Value 'invalid' at 'functionVersion' failed to satisfy "
+        "constraint: Member must satisfy enum value set: [ALL]", FunctionVersion="invalid",
+    )
+
+
+def test_qualified_get_echoes_the_qualifier_in_its_arn(lam, target):
+    got = lam.get_function(FunctionName=target, Qualifier="$LATEST")["Configuration"]
+    assert got["FunctionArn"] == f"{function_arn(target)}:$LATEST"
+    assert lam.get_function(FunctionName=target)["Configuration"]["FunctionArn"] == function_arn(target)

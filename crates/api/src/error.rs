@@ -70,6 +70,11 @@ impl ApiError {
         )
     }
 
+    /// A function of another account: Lambda answers 403 with no message.
+    pub fn access_denied() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AccessDeniedException", "")
+    }
+
     pub fn unsupported(what: &str) -> Self {
         Self::invalid_parameter(format!("{what} is not supported by Kumo yet"))
     }
@@ -164,7 +169,9 @@ impl IntoResponse for ApiError {
             _ => "message",
         };
         let mut body = serde_json::json!({ "Type": if self.status.is_server_error() { "Service" } else { "User" } });
-        body[msg_key] = self.message.clone().into();
+        if !self.message.is_empty() {
+            body[msg_key] = self.message.clone().into();
+        }
         if let Some(reason) = self.reason {
             body["Reason"] = reason.into();
         }

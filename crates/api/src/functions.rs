@@ -2,7 +2,7 @@
 //! account settings.
 
 use crate::error::{ApiError, ApiResult};
-use crate::wire::{function_configuration, mark_creating, mark_updating};
+use crate::wire::{function_configuration, list_item, mark_creating, mark_updating, qualify};
 use crate::{json, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -146,10 +146,7 @@ pub(crate) fn parse_target(
         .as_deref()
         .is_some_and(|a| a != state.account_id)
     {
-        return Err(ApiError::not_found(format!(
-            "Function not found: {}",
-            state.function_arn(r.name.as_str())
-        )));
+        return Err(ApiError::access_denied());
     }
     Ok(Target {
         name: r.name,
@@ -174,13 +171,49 @@ pub(crate) fn resolve_name_as(
     qualifier: Option<&str>,
     kind: NameKind,
 ) -> ApiResult<FunctionName> {
+    resolve_qualified_as(state, raw, qualifier, kind).map(|(name, _)| name)
+}
+
+/// [`resolve_name`] that also returns the qualifier the caller gave (`$LATEST` only, for now):
+/// Lambda echoes it in ARNs and in not-found messages.
+pub(crate) fn resolve_qualified(
+    state: &AppState,
+    raw: &str,
+    qualifier: Option<&str>,
+) -> ApiResult<(FunctionName, Option<String>)> {
+    resolve_qualified_as(state, raw, qualifier, NameKind::Namespaced)
+}
+
+fn resolve_qualified_as(
+    state: &AppState,
+    raw: &str,
+    qualifier: Option<&str>,
+    kind: NameKind,
+) -> ApiResult<(FunctionName, Option<String>)> {
     let t = parse_target(state, raw, qualifier, kind)?;
     match t.qualifier.as_deref() {
-        None | Some("$LATEST") => Ok(t.name),
+        None | Some("$LATEST") => Ok((t.name, t.qualifier)),
         Some(q) => Err(ApiError::not_found(format!(
             "Function not found: {}:{q}",
             state.function_arn(t.name.as_str())
         ))),
+    }
+}
+
+/// [`load`], naming the function in a not-found message as the caller qualified it.
+pub(crate) async fn load_as(
+    state: &AppState,
+    name: &FunctionName,
+    qualifier: Option<&str>,
+) -> ApiResult<FunctionConfig> {
+    match state.store.get_function(name).await {
+        Ok(f) => Ok(f),
+        Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!(
+            "Function not found: {}{}",
+            state.function_arn(name.as_str()),
+            qualifier.map(|q| format!(":{q}")).unwrap_or_default()
+        ))),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -345,13 +378,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
         .as_deref()
         .is_some_and(|a| a != state.account_id)
     {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            format!(
-                "User is not authorized to perform: lambda:CreateFunction on resource: {raw_name}"
-            ),
-        ));
+        return Err(ApiError::access_denied());
     }
     if r.qualifier.is_some() {
         return Err(ApiError::invalid_parameter(
@@ -439,14 +466,15 @@ pub async fn get(
     Query(q): Query<QualifierQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let name = resolve_name(&state, &raw, q.qualifier.as_deref())?;
-    let f = load(&state, &name).await?;
+    let (name, qualifier) = resolve_qualified(&state, &raw, q.qualifier.as_deref())?;
+    let f = load_as(&state, &name, qualifier.as_deref()).await?;
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
     let mut doc = function_configuration(&state, &f);
     crate::dead_letter::add_dead_letter(&state, &f.name, &mut doc).await?;
+    qualify(&mut doc, qualifier.as_deref());
     let mut body = j!({
         "Configuration": doc,
         "Code": {
@@ -468,10 +496,11 @@ pub async fn get_configuration(
     Path(raw): Path<String>,
     Query(q): Query<QualifierQuery>,
 ) -> ApiResult<Response> {
-    let name = resolve_name(&state, &raw, q.qualifier.as_deref())?;
-    let f = load(&state, &name).await?;
+    let (name, qualifier) = resolve_qualified(&state, &raw, q.qualifier.as_deref())?;
+    let f = load_as(&state, &name, qualifier.as_deref()).await?;
     let mut doc = function_configuration(&state, &f);
     crate::dead_letter::add_dead_letter(&state, &f.name, &mut doc).await?;
+    qualify(&mut doc, qualifier.as_deref());
     Ok(json(StatusCode::OK, doc))
 }
 
@@ -493,11 +522,15 @@ pub async fn list(
             usize::try_from(n).unwrap_or(50).min(50)
         }
     };
-    if q.get("FunctionVersion").is_some_and(|v| v != "ALL") {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]",
-        ));
-    }
+    let all_versions = match q.get("FunctionVersion").map(String::as_str) {
+        None => false,
+        Some("ALL") => true,
+        Some(v) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{v}' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]"
+            )))
+        }
+    };
     let marker = q
         .get("Marker")
         .map(String::as_str)
@@ -509,7 +542,11 @@ pub async fn list(
     });
     let functions: Vec<Value> = page
         .iter()
-        .map(|f| function_configuration(&state, f))
+        .map(|f| {
+            let mut doc = function_configuration(&state, f);
+            list_item(&mut doc, all_versions);
+            doc
+        })
         .collect();
     let mut body = j!({ "Functions": functions });
     if let Some(Some(marker)) = next {
@@ -594,8 +631,15 @@ pub async fn delete(
             "$LATEST version cannot be deleted without deleting the function.",
         ));
     }
-    // A version qualifier names no version here (none are published): nothing to delete.
-    let name = resolve_name(&state, &raw, q.qualifier.as_deref())?;
+    // A version qualifier names no version here (none are published): nothing to delete. Lambda
+    // names the function unqualified in DeleteFunction's not-found message.
+    if target.qualifier.is_some() {
+        return Err(ApiError::not_found(format!(
+            "Function not found: {}",
+            state.function_arn(target.name.as_str())
+        )));
+    }
+    let name = target.name;
     match state.store.delete_function(&name).await {
         Ok(()) => {}
         Err(StoreError::NotFound(_)) => {
@@ -663,7 +707,7 @@ pub async fn put_concurrency(
             "1 validation error detected: Value '{wanted}' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0"
         )));
     }
-    let mut f = load(&state, &name).await?;
+    let mut f = load_as(&state, &name, Some("$LATEST")).await?;
     let others = state.store.reserved_concurrency_total(&name).await?;
     let limit = u64::from(state.account_concurrency);
     let wanted_u = u64::try_from(wanted).unwrap_or(u64::MAX);

@@ -5,7 +5,7 @@
 //! the same function is also reachable at `http://<kumo>/urls/<url-id>/` (see `edge`).
 
 use crate::error::{ApiError, ApiResult};
-use crate::functions::{load, resolve_name};
+use crate::functions::resolve_name;
 use crate::wire::last_modified;
 use crate::{json, AppState};
 use axum::body::Bytes;
@@ -333,8 +333,7 @@ pub async fn list(
             )));
         }
     }
-    let name = resolve_name(&state, &raw, None)?;
-    load(&state, &name).await?;
+    let name = function_of(&state, &raw, &HashMap::new(), no_function).await?;
     // One URL per function (for `$LATEST`): a page after any marker is empty.
     let after_marker = q.get("Marker").is_some_and(|m| !m.is_empty());
     let configs: Vec<Value> = match state.urls.get_url(&name).await? {

@@ -82,3 +82,27 @@ pub fn mark_updating(doc: &mut Value) {
         m.insert("LastUpdateStatusReasonCode".into(), json!("Creating"));
     }
 }
+
+/// A configuration document as the caller qualified the function: with a qualifier (only
+/// `$LATEST` for now) Lambda returns the qualified `FunctionArn`.
+pub fn qualify(doc: &mut Value, qualifier: Option<&str>) {
+    if let Some(q) = qualifier {
+        if let Some(arn) = doc.get("FunctionArn").and_then(Value::as_str) {
+            let qualified = format!("{arn}:{q}");
+            doc["FunctionArn"] = json!(qualified);
+        }
+    }
+}
+
+/// A configuration as ListFunctions lists it: without `State`, `LastUpdateStatus` and
+/// `RuntimeVersionConfig`, and with `FunctionVersion=ALL` a `$LATEST`-qualified `FunctionArn`.
+pub fn list_item(doc: &mut Value, all_versions: bool) {
+    if let Some(m) = doc.as_object_mut() {
+        for key in ["State", "LastUpdateStatus", "RuntimeVersionConfig"] {
+            m.remove(key);
+        }
+    }
+    if all_versions {
+        qualify(doc, Some("$LATEST"));
+    }
+}

@@ -168,10 +168,10 @@ pub fn validate_environment(vars: &BTreeMap<String, String>) -> Result<()> {
         )));
     }
     // Lambda measures the JSON text of the map, `{"KEY":"value",...}`, not keys and values alone.
-    let size = serde_json::to_string(vars).map_or(usize::MAX, |text| text.len());
-    if size > MAX_ENV_BYTES {
+    let text = serde_json::to_string(vars).unwrap_or_default();
+    if text.len() > MAX_ENV_BYTES {
         return Err(ValidationError::InvalidParameter(format!(
-            "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {size} bytes"
+            "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {text}"
         )));
     }
     Ok(())
