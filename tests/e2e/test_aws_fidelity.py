@@ -12,7 +12,16 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from testutil import ACCOUNT, REGION, ROLE, function_arn, make_zip, unique_name
+from testutil import (
+    ACCOUNT,
+    REGION,
+    ROLE,
+    call,
+    expect_error,
+    function_arn,
+    make_zip,
+    unique_name,
+)
 
 OTHER_REGION = "eu-central-1"
 CROSS_REGION = f"Functions from '{OTHER_REGION}' are not reachable in this region ('{REGION}')"
@@ -37,23 +46,6 @@ def target(lam, make_function):
 def other(make_function):
     """A second function, usable as a destination."""
     return make_function(prefix="fidelity-dest")
-
-
-def call(client, op, **kwargs):
-    """(status, x-amzn-ErrorType code, message, body) of one call."""
-    try:
-        resp = getattr(client, op)(**kwargs)
-    except ClientError as e:
-        meta = e.response["ResponseMetadata"]
-        error_type = meta["HTTPHeaders"].get("x-amzn-errortype", "").split(":")[0]
-        return meta["HTTPStatusCode"], error_type, e.response["Error"].get("Message"), None
-    body = {k: v for k, v in resp.items() if k != "ResponseMetadata"}
-    return resp["ResponseMetadata"]["HTTPStatusCode"], None, None, body
-
-
-def expect_error(client, op, status, error_type, message, **kwargs):
-    got_status, got_type, got_message, _ = call(client, op, **kwargs)
-    assert (got_status, got_type, got_message) == (status, error_type, message), (op, kwargs)
 
 
 def assert_exists(lam, name):

@@ -369,3 +369,23 @@ def error_code(exc):
 def http_status(exc_or_resp):
     r = exc_or_resp.response if hasattr(exc_or_resp, "response") else exc_or_resp
     return r["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def call(client, op, **kwargs):
+    """(status, x-amzn-ErrorType code, message, body) of one boto3 call."""
+    from botocore.exceptions import ClientError
+
+    try:
+        resp = getattr(client, op)(**kwargs)
+    except ClientError as e:
+        meta = e.response["ResponseMetadata"]
+        error_type = meta["HTTPHeaders"].get("x-amzn-errortype", "").split(":")[0]
+        return meta["HTTPStatusCode"], error_type, e.response["Error"].get("Message"), None
+    body = {k: v for k, v in resp.items() if k != "ResponseMetadata"}
+    return resp["ResponseMetadata"]["HTTPStatusCode"], None, None, body
+
+
+def expect_error(client, op, status, error_type, message, **kwargs):
+    """Calls `op` and asserts AWS's status, error type and message."""
+    got_status, got_type, got_message, _ = call(client, op, **kwargs)
+    assert (got_status, got_type, got_message) == (status, error_type, message), (op, kwargs)

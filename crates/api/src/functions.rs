@@ -430,6 +430,8 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
         revision_id: new_revision(),
         reserved_concurrency: None,
         tags: input.tags.clone().unwrap_or_default(),
+        policy: Vec::new(),
+        recursive_loop: None,
     };
     apply_config(&state, &mut f, &input.config)?;
     let zip = decode_zip(zip_b64)?;

@@ -22,7 +22,10 @@ pub mod json11;
 mod json11_route;
 mod logs_api;
 mod metrics;
+mod policy;
+mod settings_ops;
 pub mod sigv4;
+mod tags;
 mod url_http;
 mod urls;
 mod usage;
@@ -137,6 +140,30 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/kumo/functions/{name}/dead-letters/replay",
             post(event_config::replay),
+        )
+        .route(
+            "/2017-03-31/tags/{resource}",
+            post(tags::tag).delete(tags::untag).get(tags::list),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy",
+            post(policy::add).get(policy::get),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy/{sid}",
+            axum::routing::delete(policy::remove),
+        )
+        .route(
+            "/2020-06-30/functions/{name}/code-signing-config",
+            get(settings_ops::code_signing),
+        )
+        .route(
+            "/2024-08-31/functions/{name}/recursion-config",
+            get(settings_ops::get_recursion).put(settings_ops::put_recursion),
+        )
+        .route(
+            "/2021-07-20/functions/{name}/runtime-management-config",
+            get(settings_ops::runtime_management),
         )
         .route("/", post(json11_route::dispatch))
         .fallback(unknown_route)

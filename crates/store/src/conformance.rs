@@ -35,6 +35,8 @@ pub fn function(name: &str) -> FunctionConfig {
         revision_id: "r1".into(),
         reserved_concurrency: None,
         tags: BTreeMap::new(),
+        policy: Vec::new(),
+        recursive_loop: None,
     }
 }
 

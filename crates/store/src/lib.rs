@@ -136,28 +136,5 @@ pub trait LogStore: Send + Sync + 'static {
 /// What the store's tests share.
 #[cfg(test)]
 pub(crate) mod testing {
-    use kumo_types::{FunctionConfig, FunctionName, Runtime};
-    use std::collections::BTreeMap;
-
-    /// A valid function configuration named `name`.
-    pub fn function(name: &str) -> FunctionConfig {
-        FunctionConfig {
-            name: FunctionName::parse(name).expect("valid name"),
-            runtime: Runtime::parse("python3.11").expect("valid runtime"),
-            handler: "app.handler".into(),
-            role: "arn:aws:iam::123456789012:role/r".into(),
-            description: String::new(),
-            memory_mb: 128,
-            timeout_secs: 3,
-            ephemeral_storage_mb: 512,
-            environment: BTreeMap::new(),
-            architecture: "x86_64".into(),
-            code_sha256_hex: "00".into(),
-            code_size: 1,
-            last_modified_ms: 0,
-            revision_id: "r1".into(),
-            reserved_concurrency: None,
-            tags: BTreeMap::new(),
-        }
-    }
+    pub use crate::conformance::function;
 }

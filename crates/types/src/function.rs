@@ -31,6 +31,12 @@ pub struct FunctionConfig {
     pub reserved_concurrency: Option<u32>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The resource-based policy's statements (AddPermission), as Lambda returns them.
+    #[serde(default)]
+    pub policy: Vec<serde_json::Value>,
+    /// `PutFunctionRecursionConfig`: `Allow` or `Terminate` (the default when `None`).
+    #[serde(default)]
+    pub recursive_loop: Option<String>,
 }
 
 impl FunctionConfig {
