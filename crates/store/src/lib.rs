@@ -21,6 +21,7 @@ mod rules;
 mod sqlite;
 mod urls;
 mod usage;
+mod zip_entries;
 
 pub use code::{CodeInfo, CodeStore};
 pub use events::{
