@@ -101,6 +101,8 @@ impl CodeStore {
                 "Zipped size must be smaller than {MAX_ZIP_BYTES} bytes"
             )));
         }
+        // Before anything that reads the whole package (hashing 50 MB is not free either).
+        crate::zip_entries::check_declared(zip_bytes).map_err(too_many_entries)?;
         let sha256_hex = hex::encode(Sha256::digest(zip_bytes));
         let info = CodeInfo {
             sha256_hex,
@@ -247,7 +249,6 @@ fn copy_entry(entry: &mut impl Read, out: &mut fs::File, path: &Path, limit: u64
 }
 
 fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<()> {
-    crate::zip_entries::check_declared(zip_bytes).map_err(too_many_entries)?;
     let mut archive = zip::ZipArchive::new(io::Cursor::new(zip_bytes))
         .map_err(|e| invalid(format!("Could not unzip uploaded file. Please check your file, then try to upload again. ({e})")))?;
     if archive.len() as u64 > MAX_ZIP_ENTRIES {
@@ -432,7 +433,10 @@ mod tests {
         assert_eq!(mode(&zip), 0o600);
         assert_eq!(mode(&dir.path().join("code")), 0o700);
         // Environments (other uids) read the unpacked tree through a bind mount.
-        assert_eq!(mode(&store.task_dir(&info.sha256_hex).join("app.py")) & 0o004, 0o004);
+        assert_eq!(
+            mode(&store.task_dir(&info.sha256_hex).join("app.py")) & 0o004,
+            0o004
+        );
         fs::set_permissions(&zip, fs::Permissions::from_mode(0o644)).expect("chmod");
         fs::set_permissions(dir.path().join("code"), fs::Permissions::from_mode(0o755))
             .expect("chmod");
