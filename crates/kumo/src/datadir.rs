@@ -102,8 +102,8 @@ pub fn make_private(data_dir: &Path) -> Result<()> {
             .with_context(|| format!("while making {} private", data_dir.display()))?;
         tracing::info!(data_dir = %data_dir.display(), was = format!("{:o}", mode & 0o777), "data directory made private (0700)");
     }
-    let entries = fs::read_dir(data_dir)
-        .with_context(|| format!("while listing {}", data_dir.display()))?;
+    let entries =
+        fs::read_dir(data_dir).with_context(|| format!("while listing {}", data_dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("while listing {}", data_dir.display()))?;
         let path = entry.path();
