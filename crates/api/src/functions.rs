@@ -448,7 +448,14 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
     f.code_size = info.size;
     state.store.create_function(&f).await?;
     let dlq = input.config.dead_letter_config.as_ref();
-    crate::dead_letter::store_dead_letter(&state, &f.name, dlq).await?;
+    if let Err(e) = crate::dead_letter::store_dead_letter(&state, &f.name, dlq).await {
+        // A failed create leaves no function behind (the target was checked before, so this is
+        // the store failing, a full disk say): not one without the dead-letter target asked for.
+        if let Err(undo) = state.store.delete_function(&f.name).await {
+            tracing::error!(function = %f.name, error = %undo, "could not undo a failed create");
+        }
+        return Err(e);
+    }
     tracing::info!(function = %f.name, "function created");
     let mut doc = function_configuration(&state, &f);
     crate::dead_letter::add_dead_letter(&state, &f.name, &mut doc).await?;

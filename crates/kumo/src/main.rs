@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod config;
+mod datadir;
 mod events;
 mod observe;
 mod paths;

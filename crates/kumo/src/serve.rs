@@ -13,8 +13,6 @@ use std::sync::Arc;
 /// (and cleans) what a crashed run of the same server left, and never another server's.
 fn instance_name(data_dir: &Path) -> Result<String> {
     use std::hash::{Hash, Hasher};
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("while creating data directory {}", data_dir.display()))?;
     let canonical = data_dir
         .canonicalize()
         .with_context(|| format!("while resolving {}", data_dir.display()))?;
@@ -86,13 +84,14 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
 }
 
 pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
+    let data_dir = &settings.data_dir;
+    // First of all: the directory's cgroups, events and database may belong to a running server.
+    let _lock = crate::datadir::DataDirLock::acquire(data_dir)?;
+    crate::datadir::make_private(data_dir)?;
     let sandbox = sandbox_config(&settings, insecure_no_sandbox)?;
     let instance = sandbox
         .as_ref()
         .map(|s| (s.cgroups.clone(), s.instance.clone()));
-    let data_dir = &settings.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("while creating data directory {}", data_dir.display()))?;
     let auth = crate::auth::server_auth(&settings.auth, data_dir)?;
     let store = SqliteStore::open(&data_dir.join("kumo.db"))
         .with_context(|| format!("while opening the database in {}", data_dir.display()))?;

@@ -4,12 +4,24 @@
 //! leave the package root (zip-slip), and the unpacked bytes are counted while they are written, so
 //! a zip bomb stops at the limit whatever sizes its headers claim. The package is unpacked into a
 //! temporary directory and renamed into place, so a crash never leaves half a package behind.
+//! A package declaring more than [`MAX_ZIP_ENTRIES`] entries is refused before its central
+//! directory is read.
+//!
+//! What is the package's fault (a corrupt archive, too large, too many entries) is
+//! [`StoreError::InvalidPackage`] or [`StoreError::PackageTooLarge`]; what is the store's (a full
+//! disk, an I/O error while writing) is [`StoreError::Io`], and leaves nothing behind.
+//!
+//! Zips are private to the server's user (`code/` is 0700, each zip 0600); the unpacked trees under
+//! `tasks/` keep world-readable files, because environments run as other uids and see them
+//! through a bind mount at `/var/task` (the mount is made as root, so `tasks/` itself and the data
+//! directory above it may stay closed).
 
 use crate::{Result, StoreError};
-use kumo_types::{MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES};
+use kumo_types::{MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES, MAX_ZIP_ENTRIES};
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// What the store knows about a stored package.
@@ -54,6 +66,7 @@ impl CodeStore {
         let tasks_dir = data_dir.join("tasks");
         for dir in [&code_dir, &tasks_dir] {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
         }
         // Uploads that a crash interrupted leave `.tmp-*` directories and `*.zip.tmp-*` files.
         if let Ok(entries) = fs::read_dir(&tasks_dir) {
@@ -63,10 +76,15 @@ impl CodeStore {
                 }
             }
         }
+        // Zips stored by older versions were readable by everyone.
         if let Ok(entries) = fs::read_dir(&code_dir) {
             for entry in entries.flatten() {
+                let path = entry.path();
                 if entry.file_name().to_string_lossy().contains(".zip.tmp-") {
-                    let _ = fs::remove_file(entry.path());
+                    let _ = fs::remove_file(&path);
+                } else if entry.file_type().is_ok_and(|t| t.is_file()) {
+                    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                        .map_err(io_err(&path))?;
                 }
             }
         }
@@ -83,6 +101,8 @@ impl CodeStore {
                 "Zipped size must be smaller than {MAX_ZIP_BYTES} bytes"
             )));
         }
+        // Before anything that reads the whole package (hashing 50 MB is not free either).
+        crate::zip_entries::check_declared(zip_bytes).map_err(too_many_entries)?;
         let sha256_hex = hex::encode(Sha256::digest(zip_bytes));
         let info = CodeInfo {
             sha256_hex,
@@ -104,24 +124,40 @@ impl CodeStore {
         let tmp = self
             .tasks_dir
             .join(format!(".tmp-{}-{unique}", info.sha256_hex));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        if let Err(e) = unpack(zip_bytes, &tmp) {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
         let zip_tmp = zip_path.with_extension(format!("zip.tmp-{unique}"));
-        fs::write(&zip_tmp, zip_bytes).map_err(io_err(&zip_tmp))?;
-        fs::rename(&zip_tmp, &zip_path).map_err(io_err(&zip_path))?;
-        match fs::rename(&tmp, &task_dir) {
-            Ok(()) => {}
+        let stored = self.store_new(zip_bytes, &tmp, &zip_tmp, &zip_path, &task_dir);
+        // Whatever failed (a bad package, a full disk), nothing half-written stays.
+        let _ = fs::remove_dir_all(&tmp);
+        let _ = fs::remove_file(&zip_tmp);
+        stored.map(|()| info)
+    }
+
+    /// Unpacks into `tmp`, writes the zip to `zip_tmp`, then renames both into place.
+    fn store_new(
+        &self,
+        zip_bytes: &[u8],
+        tmp: &Path,
+        zip_tmp: &Path,
+        zip_path: &Path,
+        task_dir: &Path,
+    ) -> Result<()> {
+        fs::create_dir_all(tmp).map_err(io_err(tmp))?;
+        unpack(zip_bytes, tmp)?;
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(zip_tmp)
+            .map_err(io_err(zip_tmp))?;
+        out.write_all(zip_bytes).map_err(io_err(zip_tmp))?;
+        drop(out);
+        fs::rename(zip_tmp, zip_path).map_err(io_err(zip_path))?;
+        match fs::rename(tmp, task_dir) {
+            Ok(()) => Ok(()),
             // Another request stored the same package meanwhile.
-            Err(_) if task_dir.is_dir() => {
-                let _ = fs::remove_dir_all(&tmp);
-            }
-            Err(e) => return Err(io_err(&task_dir)(e)),
+            Err(_) if task_dir.is_dir() => Ok(()),
+            Err(e) => Err(io_err(task_dir)(e)),
         }
-        Ok(info)
     }
 
     pub fn zip_path(&self, sha256_hex: &str) -> PathBuf {
@@ -188,9 +224,36 @@ fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::InvalidPackage(msg.into())
 }
 
+fn too_many_entries(count: u64) -> StoreError {
+    invalid(format!(
+        "Could not unzip uploaded file: the package has {count} entries; at most {MAX_ZIP_ENTRIES} are supported"
+    ))
+}
+
+/// Copies one entry to `out`, at most `limit + 1` bytes. Reading is the package's side (a corrupt
+/// entry is an invalid package); writing is the store's (a full disk is an I/O error).
+fn copy_entry(entry: &mut impl Read, out: &mut fs::File, path: &Path, limit: u64) -> Result<u64> {
+    let mut from = entry.take(limit.saturating_add(1));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(written),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(invalid(format!("Could not unzip uploaded file: {e}"))),
+        };
+        out.write_all(&buf[..n]).map_err(io_err(path))?;
+        written += n as u64;
+    }
+}
+
 fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<()> {
     let mut archive = zip::ZipArchive::new(io::Cursor::new(zip_bytes))
         .map_err(|e| invalid(format!("Could not unzip uploaded file. Please check your file, then try to upload again. ({e})")))?;
+    if archive.len() as u64 > MAX_ZIP_ENTRIES {
+        return Err(too_many_entries(archive.len() as u64));
+    }
     let mut budget = MAX_UNZIPPED_BYTES;
     for i in 0..archive.len() {
         let mut entry = archive
@@ -230,8 +293,7 @@ fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<()> {
             continue;
         }
         let mut out = fs::File::create(&path).map_err(io_err(&path))?;
-        let written = io::copy(&mut (&mut entry).take(budget + 1), &mut out)
-            .map_err(|e| invalid(format!("Could not unzip uploaded file: {e}")))?;
+        let written = copy_entry(&mut entry, &mut out, &path, budget)?;
         if written > budget {
             return Err(StoreError::PackageTooLarge(format!(
                 "Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes"
@@ -239,7 +301,6 @@ fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<()> {
         }
         budget -= written;
         if let Some(mode) = mode {
-            use std::os::unix::fs::PermissionsExt;
             // Keep the execute bits (a `bootstrap` must stay executable); never setuid/setgid.
             let mode = (mode & 0o777) | 0o444;
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(io_err(&path))?;
@@ -318,6 +379,70 @@ mod tests {
         assert!(task.join("app.py").is_file());
         assert!(task.join("pkg/mod.py").is_file());
         assert_eq!(store.read(&info.sha256_hex), Some(bytes));
+    }
+
+    #[test]
+    fn a_full_disk_is_an_io_error_not_a_bad_package() {
+        let mut full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let copied = copy_entry(
+            &mut io::Cursor::new(vec![7u8; 1000]),
+            &mut full,
+            Path::new("/dev/full"),
+            MAX_UNZIPPED_BYTES,
+        );
+        match copied {
+            // ENOSPC
+            Err(StoreError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(28)),
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn too_many_entries_are_refused_before_unpacking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CodeStore::open(dir.path()).expect("open");
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for i in 0..=MAX_ZIP_ENTRIES {
+            w.start_file(i.to_string(), stored).expect("start entry");
+        }
+        let bytes = w.finish().expect("finish zip").into_inner();
+        match store.put(&bytes) {
+            Err(StoreError::InvalidPackage(m)) => assert!(m.contains("65536 entries"), "{m}"),
+            other => panic!("expected an invalid package, got {other:?}"),
+        }
+        assert_eq!(
+            fs::read_dir(dir.path().join("tasks"))
+                .map(Iterator::count)
+                .ok(),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn packages_are_private_and_old_ones_are_tightened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CodeStore::open(dir.path()).expect("open");
+        let info = store.put(&zip_of(&[("app.py", b"x = 1\n")])).expect("put");
+        let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let zip = store.zip_path(&info.sha256_hex);
+        assert_eq!(mode(&zip), 0o600);
+        assert_eq!(mode(&dir.path().join("code")), 0o700);
+        // Environments (other uids) read the unpacked tree through a bind mount.
+        assert_eq!(
+            mode(&store.task_dir(&info.sha256_hex).join("app.py")) & 0o004,
+            0o004
+        );
+        fs::set_permissions(&zip, fs::Permissions::from_mode(0o644)).expect("chmod");
+        fs::set_permissions(dir.path().join("code"), fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        CodeStore::open(dir.path()).expect("reopen");
+        assert_eq!(mode(&zip), 0o600);
+        assert_eq!(mode(&dir.path().join("code")), 0o700);
     }
 
     #[test]

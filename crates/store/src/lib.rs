@@ -11,6 +11,10 @@
 //! <data-dir>/tasks/<sha>/     the same packages unpacked, shared read-only by environments
 //! ```
 //!
+//! The database (it holds environment variables) and the zips are private to the server's user
+//! (0600, in 0700 directories); only the unpacked trees keep files every uid may read, because
+//! environments run as other uids and see them through a bind mount.
+//!
 //! Nothing is acknowledged to a client before it is on disk: every write is a committed SQLite
 //! transaction or a file renamed into place. This crate holds no HTTP and no process logic.
 
@@ -22,6 +26,7 @@ mod rules;
 mod sqlite;
 mod urls;
 mod usage;
+mod zip_entries;
 
 pub use code::{CodeInfo, CodeStore};
 pub use events::{

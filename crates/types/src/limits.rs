@@ -20,6 +20,11 @@ pub const MAX_RESPONSE_PAYLOAD: usize = 6 * 1024 * 1024 + 100;
 pub const MAX_ZIP_BYTES: u64 = 50 * 1024 * 1024;
 /// Deployment package once unzipped.
 pub const MAX_UNZIPPED_BYTES: u64 = 250 * 1024 * 1024;
+/// Files, directories and links in a deployment package. Lambda documents no such limit; this is
+/// the most a classic (non-ZIP64) archive can hold, far above real packages (a Python data stack
+/// or an unbundled `node_modules` has some tens of thousands), and it bounds what unpacking one
+/// package costs in inodes and time whatever its size.
+pub const MAX_ZIP_ENTRIES: u64 = 65_535;
 /// Unreserved account concurrency that must remain after reservations.
 pub const MIN_UNRESERVED_CONCURRENCY: u32 = 100;
 
