@@ -8,9 +8,11 @@
 //!
 //! [`front`] stands before every route: it serves function URLs (by host name or `/urls/<id>/`)
 //! and verifies SigV4 signatures ([`sigv4`]) on everything else, per the signer's service, so
-//! that JSON 1.1 APIs merged into the same router are covered too.
+//! that JSON 1.1 APIs merged into the same router are covered too. It refuses paths with dot or
+//! empty segments first ([`paths`]), and keeps unverified bodies in a bounded [`spool`].
 
 mod code_gc;
+pub mod code_link;
 pub mod dispatch;
 mod edge;
 mod error;
@@ -21,9 +23,11 @@ mod invoke;
 pub mod json11;
 mod logs_api;
 mod metrics;
+mod paths;
 pub mod schedule;
 mod settle;
 pub mod sigv4;
+pub mod spool;
 mod url_http;
 mod urls;
 mod usage;
@@ -61,6 +65,10 @@ pub struct AppState {
     pub telemetry: Telemetry,
     /// Asynchronous invocation: event queue, rules, dispatcher wake-ups.
     pub events: dispatch::Events,
+    /// Where request bodies wait for their signature to be verified.
+    pub spool: spool::Spool,
+    /// Presigned `Code.Location` links.
+    pub code_links: code_link::CodeLinks,
 }
 
 impl AppState {
