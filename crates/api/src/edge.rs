@@ -61,11 +61,9 @@ fn content_length(parts: &Parts) -> Option<u64> {
 }
 
 /// Refuses at once a body announced larger than `limit`, before reading any of it.
-fn check_announced(parts: &Parts, limit: usize) -> Result<(), Response> {
+fn check_announced(parts: &Parts, limit: usize) -> Result<(), ApiError> {
     match content_length(parts) {
-        Some(n) if n > u64::try_from(limit).unwrap_or(u64::MAX) => {
-            Err(too_large(limit).into_response())
-        }
+        Some(n) if n > u64::try_from(limit).unwrap_or(u64::MAX) => Err(too_large(limit)),
         _ => Ok(()),
     }
 }
@@ -101,8 +99,8 @@ async fn front_door(State(front): State<Front>, req: Request, next: Next) -> Res
         return serve_url(&front, target, req).await;
     }
     let (parts, body) = req.into_parts();
-    if let Err(resp) = check_announced(&parts, MAX_SIGNED_BODY) {
-        return resp;
+    if let Err(e) = check_announced(&parts, MAX_SIGNED_BODY) {
+        return e.into_response();
     }
     let path = parts.uri.path();
     let needs_signature =
@@ -293,7 +291,7 @@ async fn invoke_url(
         }
         _ => None,
     };
-    check_announced(parts, MAX_SYNC_PAYLOAD)?;
+    check_announced(parts, MAX_SYNC_PAYLOAD).map_err(IntoResponse::into_response)?;
     let (caller, body) = match checked {
         Some(c) => {
             let (caller, body) =
