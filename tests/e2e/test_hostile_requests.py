@@ -195,6 +195,29 @@ def test_cheap_refusals_come_before_the_body(fresh, case, code):
     assert status == (413 if code.startswith("RequestEntity") else 403)
 
 
+def test_a_trickling_unverified_body_is_cut_off(fresh):
+    """A forged body that stalls after its first bytes cannot hold a spool place: after the
+    10 s grace it must keep arriving at 64 KiB/s, else 408."""
+    host = urllib.parse.urlsplit(fresh.url).netloc
+    u = urllib.parse.urlsplit(fresh.url)
+    started = time.monotonic()
+    with socket.create_connection((u.hostname, u.port), timeout=60) as s:
+        headers = forged_headers(host, 50 * MIB)
+        head = "POST /2015-03-31/functions HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        s.sendall(head.encode() + b"\r\n" + b"{" * 1000)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            got = s.recv(65536)
+            if not got:
+                break
+            answer += got
+    elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"x-amzn-errortype: requesttimeoutexception" in answer.lower(), answer[:400]
+    assert 9 <= elapsed < 40, elapsed
+    assert "Functions" in lambda_client(fresh.url).list_functions()
+
+
 def test_real_clients_still_send_large_zips_and_payloads(fresh):
     """A ~45 MB zip (base64: ~60 MB request) creates a function through the spool, and a
     ~5.9 MB payload invokes it."""

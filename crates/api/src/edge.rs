@@ -133,6 +133,12 @@ fn spool_failed(e: SpoolError) -> Response {
             "Too many large request bodies are being received at once; retry later",
         )
         .into_response(),
+        SpoolError::TooSlow(rate) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            format!("The request body must arrive at {rate} bytes per second or faster"),
+        )
+        .into_response(),
         SpoolError::Body(why) => {
             ApiError::invalid_content(format!("Could not read the request body: {why}"))
                 .into_response()

@@ -35,6 +35,10 @@ pub struct SpoolLimits {
     pub files_at_once: usize,
     /// How long a body waits for a file place before it is refused.
     pub wait: Duration,
+    /// After `grace`, an unverified body must keep arriving at `min_rate` bytes per second on
+    /// average, so that a trickle cannot hold a place in the spool for hours.
+    pub grace: Duration,
+    pub min_rate: u64,
 }
 
 impl Default for SpoolLimits {
@@ -44,6 +48,8 @@ impl Default for SpoolLimits {
             memory_per_body: 1 << 20,
             files_at_once: 4,
             wait: Duration::from_secs(60),
+            grace: Duration::from_secs(10),
+            min_rate: 64 * 1024,
         }
     }
 }
@@ -67,6 +73,8 @@ pub enum SpoolError {
     TooLarge(usize),
     #[error("too many unverified request bodies are being received at once")]
     Busy,
+    #[error("request body arrived slower than {0} bytes per second")]
+    TooSlow(u64),
     #[error("reading the request body failed: {0}")]
     Body(String),
     #[error("spool file in {dir}: {source}")]
@@ -103,13 +111,23 @@ impl Spool {
     }
 
     /// Reads `body` (at most `limit` bytes) while hashing it. `declared` is the Content-Length,
-    /// if any: bodies that announce a large size go straight to a file.
+    /// if any (else the body's own size hint): bodies that announce a large size go straight to
+    /// a file, empty ones take nothing.
     pub async fn take(
         &self,
         mut body: Body,
         declared: Option<u64>,
         limit: usize,
     ) -> Result<Spooled, SpoolError> {
+        let declared = declared.or(body.size_hint().exact());
+        if declared == Some(0) {
+            return Ok(Spooled {
+                sha256_hex: format!("{:x}", Sha256::digest(b"")),
+                len: 0,
+                data: Data::Memory(Vec::new(), None),
+                dir: Arc::clone(&self.dir),
+            });
+        }
         let want = declared
             .map_or(self.limits.memory_per_body, |d| {
                 usize::try_from(d).unwrap_or(usize::MAX)
@@ -122,9 +140,20 @@ impl Spool {
         let mut len = 0usize;
         let mut buf: Vec<u8> = Vec::new();
         let mut file: Option<(tokio::fs::File, OwnedSemaphorePermit)> = None;
-        while let Some(frame) =
-            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-        {
+        // The rate is measured from the start, or from when the body got its file place (time
+        // spent waiting for one is not the client's fault).
+        let (mut since, mut since_len) = (tokio::time::Instant::now(), 0usize);
+        let rate = self.limits.min_rate.max(1);
+        loop {
+            let due = u64::try_from(len - since_len).unwrap_or(u64::MAX) / rate;
+            let deadline = since + self.limits.grace + Duration::from_secs(due);
+            let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx));
+            let Some(frame) = tokio::time::timeout_at(deadline, next)
+                .await
+                .map_err(|_| SpoolError::TooSlow(rate))?
+            else {
+                break;
+            };
             let frame = frame.map_err(|e| SpoolError::Body(e.to_string()))?;
             let Ok(chunk) = frame.into_data() else {
                 continue;
@@ -139,6 +168,7 @@ impl Spool {
                 None if len <= in_memory_max => buf.extend_from_slice(&chunk),
                 None => {
                     let mut f = self.open_file().await?;
+                    (since, since_len) = (tokio::time::Instant::now(), len);
                     f.0.write_all(&buf).await.map_err(|e| self.io(e))?;
                     f.0.write_all(&chunk).await.map_err(|e| self.io(e))?;
                     buf = Vec::new();
@@ -320,6 +350,29 @@ mod tests {
             .await
             .expect("third");
         assert!(matches!(third.data, Data::Memory(..)), "budget came back");
+    }
+
+    #[tokio::test]
+    async fn empty_bodies_take_no_budget() {
+        let dir = scratch("empty");
+        let s = spool(
+            &dir,
+            SpoolLimits {
+                memory_total: 1024,
+                ..SpoolLimits::default()
+            },
+        );
+        let held = s
+            .take(Body::from(vec![0u8; 1000]), Some(1000), 4096)
+            .await
+            .expect("holds the budget");
+        let empty = s.take(Body::empty(), None, 4096).await.expect("empty");
+        assert_eq!(
+            empty.sha256_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(matches!(empty.data, Data::Memory(_, None)));
+        drop(held);
     }
 
     #[tokio::test]
