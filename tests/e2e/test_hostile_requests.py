@@ -173,6 +173,7 @@ def test_forged_large_bodies_are_refused_without_taking_memory(fresh):
         ("stale date", "InvalidSignatureException"),
         ("signed payload hash", "InvalidSignatureException"),
         ("too large", "RequestEntityTooLargeException"),
+        ("invoke too large", "RequestEntityTooLargeException"),
     ],
 )
 def test_cheap_refusals_come_before_the_body(fresh, case, code):
@@ -188,8 +189,11 @@ def test_cheap_refusals_come_before_the_body(fresh, case, code):
     elif case == "signed payload hash":
         headers = forged_headers(host, length, signed="host;x-amz-content-sha256;x-amz-date",
                                  extra={"x-amz-content-sha256": hashlib.sha256(b"x").hexdigest()})
-    else:
+    elif case == "too large":
         headers = forged_headers(host, 101 * MIB)
+    else:
+        path = "/2015-03-31/functions/any/invocations"
+        headers = forged_headers(host, SIX_MB + 1)
     status, errtype = head_only(fresh.url, path, headers)
     assert errtype == code, (status, errtype)
     assert status == (413 if code.startswith("RequestEntity") else 403)

@@ -68,6 +68,21 @@ fn check_announced(parts: &Parts, limit: usize) -> Result<(), ApiError> {
     }
 }
 
+/// The largest body the operation at this path takes: Invoke's payload limit for
+/// `.../invocations`, [`MAX_SIGNED_BODY`] for the rest.
+fn body_limit(parts: &Parts) -> (usize, ApiError) {
+    if parts.method == axum::http::Method::POST && parts.uri.path().ends_with("/invocations") {
+        let e = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            format!("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"),
+        );
+        (MAX_SYNC_PAYLOAD, e)
+    } else {
+        (MAX_SIGNED_BODY, too_large(MAX_SIGNED_BODY))
+    }
+}
+
 #[derive(Clone)]
 struct Front {
     state: AppState,
@@ -99,15 +114,16 @@ async fn front_door(State(front): State<Front>, req: Request, next: Next) -> Res
         return serve_url(&front, target, req).await;
     }
     let (parts, body) = req.into_parts();
-    if let Err(e) = check_announced(&parts, MAX_SIGNED_BODY) {
-        return e.into_response();
+    let (limit, refusal) = body_limit(&parts);
+    if check_announced(&parts, limit).is_err() {
+        return refusal.into_response();
     }
     let path = parts.uri.path();
     let needs_signature =
         !is_public(path) || (path == "/metrics" && !front.state.telemetry.metrics_public);
     match &front.auth {
         Auth::SigV4(keys) if needs_signature => {
-            match authenticate(keys, &front.state.spool, parts, body).await {
+            match authenticate(keys, &front.state.spool, parts, body, limit).await {
                 Ok(req) => next.run(req).await,
                 Err(resp) => resp,
             }
@@ -189,11 +205,12 @@ async fn authenticate(
     spool: &Spool,
     mut parts: Parts,
     body: Body,
+    limit: usize,
 ) -> Result<Request, Response> {
     let checked = keys
         .precheck(&parts, SystemTime::now())
         .map_err(|e| refused(&parts, e))?;
-    let (caller, body) = verified_body(checked, spool, &parts, body, MAX_SIGNED_BODY).await?;
+    let (caller, body) = verified_body(checked, spool, &parts, body, limit).await?;
     parts.extensions.insert(caller);
     Ok(Request::from_parts(parts, Body::from(body)))
 }
