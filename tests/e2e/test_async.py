@@ -30,6 +30,7 @@ from testutil import (
     kumo,
     lambda_client,
     make_zip,
+    signed_request,
     unique_name,
     wait_until,
 )
@@ -502,7 +503,7 @@ def test_queue_depth_and_oldest_event_age_are_in_metrics(server, lam, sink):
         send(lam, name, {"sink": sink, "n": n})
 
     def scrape():
-        with urllib.request.urlopen(server.url + "/metrics", timeout=10) as r:
+        with urllib.request.urlopen(signed_request(server.url + "/metrics"), timeout=10) as r:
             text = r.read().decode()
         found = {}
         for line in text.splitlines():

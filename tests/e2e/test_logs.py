@@ -413,7 +413,9 @@ def metric_value(url, name):
     import urllib.request
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
+    from testutil import signed_request
+
+    text = urllib.request.urlopen(signed_request(f"{url}/metrics"), timeout=10).read().decode()
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
             if s.name == name:

@@ -207,7 +207,8 @@ def test_code_and_system_are_read_only(lam, hostile):
 
 def test_host_files_and_other_functions_code_are_invisible(lam, server, hostile, make_function):
     other = make_function({"app.py": "SECRET = 'other tenant'\ndef handler(e, c):\n    return 1\n"}, prefix="victim")
-    sha_hex = lam.get_function(FunctionName=other)["Code"]["Location"].rsplit("/", 1)[1][:-4]
+    location = lam.get_function(FunctionName=other)["Code"]["Location"]
+    sha_hex = urllib.parse.urlsplit(location).path.rsplit("/", 1)[1][:-4]
     data_dir = server.data_dir
     paths = [
         "/root", "/home", "/etc/shadow", "/etc/kumo", data_dir, f"{data_dir}/kumo.db",

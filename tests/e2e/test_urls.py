@@ -95,7 +95,10 @@ def http(method, url, body=None, headers=(), connect_host=None):
             conn.putheader(k, v)
         if body is not None:
             conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
+        try:
+            conn.endheaders(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused from its head (Content-Length over the limit): the answer is waiting
         resp = conn.getresponse()
         return resp.status, [(k.lower(), v) for k, v in resp.getheaders()], resp.read()
     finally:

@@ -11,7 +11,8 @@
 //!   body intact and a [`Caller`] extension.
 
 use crate::error::ApiError;
-use crate::sigv4::{AuthError, Caller, KeyRing};
+use crate::sigv4::{hex_sha256, payload_hash_mismatch, AuthError, Caller, KeyRing, Prechecked};
+use crate::spool::{Spool, SpoolError};
 use crate::url_http::{apply_cors, event, is_preflight, map_result, UrlRequest};
 use crate::AppState;
 use axum::body::{Body, Bytes};
@@ -38,15 +39,48 @@ pub enum Auth {
 /// The largest body a signed API request may carry: CreateFunction sends a 50 MB zip as base64.
 pub const MAX_SIGNED_BODY: usize = 100 * 1024 * 1024;
 
-/// Served without a signature: Prometheus scrapes (`/metrics`), and code download links from
-/// GetFunction (`/kumo/code/<sha256>.zip`), whose SHA-256 only callers who could read the function
-/// know — they play the part of Lambda's presigned S3 links.
+/// Served without an API signature: Prometheus scrapes (`/metrics`, only with
+/// `[metrics] public = true`), and code download links from GetFunction
+/// (`/kumo/code/<sha256>.zip`), which carry their own presigned, expiring signature
+/// ([`crate::code_link`]), as Lambda's S3 links do.
 pub const PUBLIC_PATHS: [&str; 2] = ["/metrics", "/kumo/code/"];
 
 fn is_public(path: &str) -> bool {
     PUBLIC_PATHS
         .iter()
         .any(|p| path == *p || (p.ends_with('/') && path.starts_with(p)))
+}
+
+/// The body size a request announces in `Content-Length`, if it announces one.
+fn content_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Refuses at once a body announced larger than `limit`, before reading any of it.
+fn check_announced(parts: &Parts, limit: usize) -> Result<(), ApiError> {
+    match content_length(parts) {
+        Some(n) if n > u64::try_from(limit).unwrap_or(u64::MAX) => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// The largest body the operation at this path takes: Invoke's payload limit for
+/// `.../invocations`, [`MAX_SIGNED_BODY`] for the rest.
+fn body_limit(parts: &Parts) -> (usize, ApiError) {
+    if parts.method == axum::http::Method::POST && parts.uri.path().ends_with("/invocations") {
+        let e = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            format!("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"),
+        );
+        (MAX_SYNC_PAYLOAD, e)
+    } else {
+        (MAX_SIGNED_BODY, too_large(MAX_SIGNED_BODY))
+    }
 }
 
 #[derive(Clone)]
@@ -71,20 +105,30 @@ pub fn front(api: Router, state: AppState, auth: Auth) -> Router {
 }
 
 async fn front_door(State(front): State<Front>, req: Request, next: Next) -> Response {
+    // Before anything reads the path: the signature and the router must see the same one.
+    if let Err(e) = crate::paths::check(req.uri().path()) {
+        tracing::info!(method = %req.method(), "request refused: {}", e.message);
+        return e.into_response();
+    }
     if let Some(target) = url_target(&req) {
         return serve_url(&front, target, req).await;
     }
+    let (parts, body) = req.into_parts();
+    let (limit, refusal) = body_limit(&parts);
+    if check_announced(&parts, limit).is_err() {
+        return refusal.into_response();
+    }
+    let path = parts.uri.path();
+    let needs_signature =
+        !is_public(path) || (path == "/metrics" && !front.state.telemetry.metrics_public);
     match &front.auth {
-        Auth::SigV4(keys)
-            if !is_public(req.uri().path())
-                || (req.uri().path() == "/metrics" && !front.state.telemetry.metrics_public) =>
-        {
-            match authenticate(keys, req).await {
+        Auth::SigV4(keys) if needs_signature => {
+            match authenticate(keys, &front.state.spool, parts, body, limit).await {
                 Ok(req) => next.run(req).await,
                 Err(resp) => resp,
             }
         }
-        _ => next.run(req).await,
+        _ => next.run(Request::from_parts(parts, body)).await,
     }
 }
 
@@ -96,18 +140,77 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
+fn spool_failed(e: SpoolError) -> Response {
+    match e {
+        SpoolError::TooLarge(limit) => too_large(limit).into_response(),
+        SpoolError::Busy => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            "Too many large request bodies are being received at once; retry later",
+        )
+        .into_response(),
+        SpoolError::TooSlow(rate) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            format!("The request body must arrive at {rate} bytes per second or faster"),
+        )
+        .into_response(),
+        SpoolError::Body(why) => {
+            ApiError::invalid_content(format!("Could not read the request body: {why}"))
+                .into_response()
+        }
+        SpoolError::Io { .. } => {
+            tracing::error!("spooling a request body failed: {e}");
+            ApiError::service("The request body could not be received").into_response()
+        }
+    }
+}
+
+/// Reads a body of at most `limit` bytes whose signature is `checked`, and verifies it: before
+/// reading when the caller signed the payload hash, otherwise through the [`Spool`], so that an
+/// unverified body never takes more than the spool's memory.
+async fn verified_body(
+    checked: Prechecked,
+    spool: &Spool,
+    parts: &Parts,
+    body: Body,
+    limit: usize,
+) -> Result<(Caller, Bytes), Response> {
+    if let Some(declared) = checked.signed_payload_hash(parts) {
+        let caller = checked
+            .verify_hash(parts, &declared)
+            .map_err(|e| refused(parts, e))?;
+        let body = axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| too_large(limit).into_response())?;
+        if hex_sha256(&body) != declared {
+            return Err(refused(parts, payload_hash_mismatch()));
+        }
+        return Ok((caller, body));
+    }
+    let spooled = spool
+        .take(body, content_length(parts), limit)
+        .await
+        .map_err(spool_failed)?;
+    let caller = checked
+        .verify_hash(parts, spooled.sha256_hex())
+        .map_err(|e| refused(parts, e))?;
+    let body = spooled.into_bytes().await.map_err(spool_failed)?;
+    Ok((caller, body))
+}
+
 /// Verifies a request's signature; on success returns it with its body and a [`Caller`].
-async fn authenticate(keys: &KeyRing, req: Request) -> Result<Request, Response> {
-    let (mut parts, body) = req.into_parts();
+async fn authenticate(
+    keys: &KeyRing,
+    spool: &Spool,
+    mut parts: Parts,
+    body: Body,
+    limit: usize,
+) -> Result<Request, Response> {
     let checked = keys
         .precheck(&parts, SystemTime::now())
         .map_err(|e| refused(&parts, e))?;
-    let body = axum::body::to_bytes(body, MAX_SIGNED_BODY)
-        .await
-        .map_err(|_| too_large(MAX_SIGNED_BODY).into_response())?;
-    let caller = checked
-        .verify(&parts, &body)
-        .map_err(|e| refused(&parts, e))?;
+    let (caller, body) = verified_body(checked, spool, &parts, body, limit).await?;
     parts.extensions.insert(caller);
     Ok(Request::from_parts(parts, Body::from(body)))
 }
@@ -211,12 +314,20 @@ async fn invoke_url(
         }
         _ => None,
     };
-    let body: Bytes = axum::body::to_bytes(body, MAX_SYNC_PAYLOAD)
-        .await
-        .map_err(|_| too_large(MAX_SYNC_PAYLOAD).into_response())?;
-    let caller: Option<Caller> = match checked {
-        Some(c) => Some(c.verify(parts, &body).map_err(|e| refused(parts, e))?),
-        None => None,
+    check_announced(parts, MAX_SYNC_PAYLOAD).map_err(IntoResponse::into_response)?;
+    let (caller, body) = match checked {
+        Some(c) => {
+            let (caller, body) =
+                verified_body(c, &state.spool, parts, body, MAX_SYNC_PAYLOAD).await?;
+            (Some(caller), body)
+        }
+        // `NONE` URLs are public by the function owner's choice: the payload limit bounds them.
+        None => {
+            let body = axum::body::to_bytes(body, MAX_SYNC_PAYLOAD)
+                .await
+                .map_err(|_| too_large(MAX_SYNC_PAYLOAD).into_response())?;
+            (None, body)
+        }
     };
     let function = match state.store.get_function(&config.function).await {
         Ok(f) => f,

@@ -488,7 +488,7 @@ pub async fn get(
         "Configuration": doc,
         "Code": {
             "RepositoryType": "S3",
-            "Location": format!("http://{host}/kumo/code/{}.zip", f.code_sha256_hex),
+            "Location": state.code_links.location(host, &f.code_sha256_hex, std::time::SystemTime::now()),
         },
     });
     if !f.tags.is_empty() {
@@ -763,16 +763,22 @@ pub async fn delete_concurrency(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `Code.Location`: the stored package, by its SHA-256.
+/// `Code.Location`: the stored package, by its SHA-256, for a request that carries the link's
+/// unexpired signature.
 pub async fn download_code(
     State(state): State<AppState>,
     Path(file): Path<String>,
-) -> ApiResult<Response> {
+    parts: axum::http::request::Parts,
+) -> Result<Response, Response> {
+    if let Err(refused) = state.code_links.check(&parts, std::time::SystemTime::now()) {
+        tracing::info!(path = parts.uri.path(), ?refused, "code download refused");
+        return Err(refused.into_response());
+    }
     let sha = file.strip_suffix(".zip").unwrap_or(&file).to_owned();
     let code = state.code.clone();
     let bytes = tokio::task::spawn_blocking(move || code.read(&sha))
         .await
-        .map_err(|e| ApiError::service(e.to_string()))?
-        .ok_or_else(|| ApiError::not_found("No such code package"))?;
+        .map_err(|e| ApiError::service(e.to_string()).into_response())?
+        .ok_or_else(|| ApiError::not_found("No such code package").into_response())?;
     Ok(([("content-type", "application/zip")], bytes).into_response())
 }

@@ -8,9 +8,11 @@
 //!
 //! [`front`] stands before every route: it serves function URLs (by host name or `/urls/<id>/`)
 //! and verifies SigV4 signatures ([`sigv4`]) on everything else, per the signer's service, so
-//! that JSON 1.1 APIs merged into the same router are covered too.
+//! that JSON 1.1 APIs merged into the same router are covered too. It refuses paths with dot or
+//! empty segments first ([`paths`]), and keeps unverified bodies in a bounded [`spool`].
 
 mod code_gc;
+pub mod code_link;
 mod dead_letter;
 mod edge;
 mod error;
@@ -22,9 +24,11 @@ pub mod json11;
 mod json11_route;
 mod logs_api;
 mod metrics;
+mod paths;
 mod policy;
 mod settings_ops;
 pub mod sigv4;
+pub mod spool;
 mod tags;
 mod url_http;
 mod urls;
@@ -63,6 +67,10 @@ pub struct AppState {
     pub telemetry: Telemetry,
     /// Asynchronous invocation: event queue, rules, dispatcher wake-ups.
     pub events: kumo_events::Events,
+    /// Where request bodies wait for their signature to be verified.
+    pub spool: spool::Spool,
+    /// Presigned `Code.Location` links.
+    pub code_links: code_link::CodeLinks,
 }
 
 impl AppState {
@@ -167,7 +175,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/", post(json11_route::dispatch))
         .fallback(unknown_route)
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        // Signed bodies are bounded at the front door; this bounds them with `[auth] mode = "none"` too.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_SIGNED_BODY))
         .layer(axum::middleware::map_response(add_request_id))
         .with_state(state)
 }

@@ -2,9 +2,9 @@
 //! the scraper asks for it), and the [`Telemetry`] part of the application state (log queries,
 //! usage records, prices).
 //!
-//! Scrapers do not sign requests, so `/metrics` is public by default (it is in
-//! [`crate::PUBLIC_PATHS`]); with `metrics_public = false` it needs a SigV4 signature like every
-//! other route.
+//! `/metrics` needs a SigV4 signature like every other route by default; with
+//! `metrics_public = true` (`[metrics] public = true`) it is served to anyone, for scrapers that
+//! do not sign requests.
 
 use crate::usage::Pricing;
 use crate::AppState;
@@ -26,13 +26,13 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Everything from one store, default prices, public metrics.
+    /// Everything from one store, default prices, metrics for signed callers only.
     pub fn new<S: LogQuery + UsageStore + Clone>(store: &S) -> Self {
         Self {
             logs: Arc::new(store.clone()),
             usage: Arc::new(store.clone()),
             pricing: Pricing::default(),
-            metrics_public: true,
+            metrics_public: false,
         }
     }
 }

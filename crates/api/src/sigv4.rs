@@ -101,6 +101,11 @@ impl AuthError {
         Self::new("InvalidSignatureException", message)
     }
 
+    /// Whether the signature was refused only because its time is over.
+    pub fn is_expired(&self) -> bool {
+        self.message.starts_with("Signature expired")
+    }
+
     fn mismatch() -> Self {
         Self::invalid(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
@@ -206,13 +211,36 @@ impl Prechecked {
 
     /// Recomputes the signature over the request as received and compares.
     pub fn verify(self, parts: &Parts, body: &[u8]) -> Result<Caller, AuthError> {
+        self.verify_hash(parts, &hex_sha256(body))
+    }
+
+    /// The payload hash the caller declared in a *signed* `x-amz-content-sha256` header, when it
+    /// is a real SHA-256 (not `UNSIGNED-PAYLOAD` or a streaming marker): the signature can then be
+    /// checked before the body is read, and the body checked against the hash afterwards.
+    pub fn signed_payload_hash(&self, parts: &Parts) -> Option<String> {
+        if !self
+            .presented
+            .signed_headers
+            .iter()
+            .any(|h| h == "x-amz-content-sha256")
+        {
+            return None;
+        }
+        let value = parts.headers.get("x-amz-content-sha256")?.to_str().ok()?;
+        let is_sha256 = value.len() == 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        is_sha256.then(|| value.to_owned())
+    }
+
+    /// [`Prechecked::verify`] for a body known only by its SHA-256 (lowercase hex).
+    pub fn verify_hash(self, parts: &Parts, body_hash: &str) -> Result<Caller, AuthError> {
         let p = &self.presented;
-        let body_hash = hex_sha256(body);
+        let body_hash = body_hash.to_owned();
         if let Some(declared) = parts.headers.get("x-amz-content-sha256") {
             if declared.as_bytes() != body_hash.as_bytes() {
-                return Err(AuthError::invalid(
-                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                ));
+                return Err(payload_hash_mismatch());
             }
         }
         let mut headers: Vec<(&str, &str)> = Vec::new();
@@ -279,7 +307,15 @@ impl Prechecked {
     }
 }
 
-fn hex_sha256(data: &[u8]) -> String {
+/// The body did not hash to the `x-amz-content-sha256` the caller declared.
+pub fn payload_hash_mismatch() -> AuthError {
+    AuthError::invalid(
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    )
+}
+
+/// SHA-256, lowercase hex, as SigV4 writes payload hashes.
+pub fn hex_sha256(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))
 }
 

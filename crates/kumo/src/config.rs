@@ -32,6 +32,8 @@ pub struct StorageSection {
     pub code_gc_interval_secs: Option<u64>,
     /// How long a package must have been unreferenced before it is deleted.
     pub code_gc_grace_secs: Option<u64>,
+    /// How long GetFunction's presigned `Code.Location` links stay valid.
+    pub code_link_expires_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +92,7 @@ pub struct Settings {
     pub idle_timeout: Duration,
     pub code_gc_interval: Duration,
     pub code_gc_grace: Duration,
+    pub code_link_lifetime: Duration,
     pub init_timeout: Duration,
     pub shutdown_grace: Duration,
     pub python: PathBuf,
@@ -191,9 +194,19 @@ impl Settings {
             .filter(|entry| !entry.trim().is_empty())
             .map(|entry| entry.parse().context("in sandbox.allow_outbound"))
             .collect::<Result<Vec<kumo_sandbox::AllowRule>>>()?;
+        // Lambda's presigned code links live 10 minutes; SigV4 presigning allows up to 7 days.
+        let code_link_lifetime = secs(
+            "KUMO_STORAGE_CODE_LINK_EXPIRES_SECS",
+            file.storage.code_link_expires_secs,
+            600,
+        )?;
+        if !(1..=7 * 24 * 3600).contains(&code_link_lifetime.as_secs()) {
+            bail!("storage.code_link_expires_secs must be between 1 and 604800");
+        }
         Ok(Self {
             allow_outbound,
             auth: crate::auth::AuthSettings::load(file.auth)?,
+            code_link_lifetime,
             telemetry: crate::telemetry::TelemetrySettings::load(
                 file.logs,
                 file.pricing,

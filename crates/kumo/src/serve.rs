@@ -157,6 +157,14 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         runtimes: Arc::new(runtimes.clone()),
         telemetry,
         events,
+        spool: kumo_api::spool::Spool::new(
+            data_dir.join("spool"),
+            kumo_api::spool::SpoolLimits::default(),
+        ),
+        code_links: kumo_api::code_link::CodeLinks::new(
+            &settings.region,
+            settings.code_link_lifetime,
+        ),
     };
     let app = kumo_api::router(state.clone());
     // Queued events (including those a crash left running) and schedules start running now.

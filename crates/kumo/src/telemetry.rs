@@ -27,7 +27,8 @@ pub struct PricingSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
-    /// Serve `/metrics` without a signature (default true: scrapers do not sign).
+    /// Serve `/metrics` without a signature (default false: metrics tell what runs and how
+    /// much, so they are for signed callers unless the operator opens them to a scraper).
     pub public: Option<bool>,
 }
 
@@ -101,7 +102,7 @@ impl TelemetrySettings {
             },
             metrics_public: env_parse("KUMO_METRICS_PUBLIC")?
                 .or(metrics.public)
-                .unwrap_or(true),
+                .unwrap_or(false),
         })
     }
 }
@@ -134,7 +135,10 @@ mod tests {
         .expect("defaults load");
         assert_eq!(s.pricing, kumo_api::Pricing::default());
         assert_eq!(s.logs.max_bytes, Some(DEFAULT_LOG_MAX_BYTES));
-        assert!(s.metrics_public);
+        assert!(
+            !s.metrics_public,
+            "/metrics needs a signature unless made public"
+        );
         let bad = TelemetrySettings::load(
             LogsSection::default(),
             PricingSection {
