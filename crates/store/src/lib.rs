@@ -56,8 +56,9 @@ pub enum StoreError {
     InvalidPackage(String),
     #[error("deployment package too large: {0}")]
     PackageTooLarge(String),
-    #[error("database error")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The backend failed (a database error, a lost connection): nothing about the request.
+    #[error("storage backend error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("stored record is corrupt")]
     Corrupt(#[from] serde_json::Error),
     #[error("i/o error on {path}")]

@@ -107,6 +107,12 @@ impl SqliteStore {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
 fn decode(json: &str) -> Result<FunctionConfig> {
     Ok(serde_json::from_str(json)?)
 }
