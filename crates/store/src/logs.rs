@@ -13,6 +13,11 @@
 //! Events are read in `(timestamp, id)` order, the order `FilterLogEvents` answers in, through the
 //! index `log_events_group_time`; positions in that order ([`EventPos`]) make pagination stable
 //! while events are being added.
+//!
+//! [`LogQuery::expire_logs`] deletes in small transactions ([`SWEEP_BATCH_EVENTS`] events or
+//! [`SWEEP_BATCH_BYTES`] at most each), so neither the write-ahead log nor the time the
+//! connection is held grows with what is deleted; the size bound is measured on the database file
+//! itself (pages in use), which is what the disk holds, not on message bytes.
 
 use crate::{Result, SqliteStore};
 use async_trait::async_trait;
@@ -20,6 +25,12 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 
 /// CloudWatch counts 26 bytes of overhead per event.
 const EVENT_OVERHEAD: i64 = 26;
+
+/// Most events one sweep transaction deletes.
+pub const SWEEP_BATCH_EVENTS: i64 = 2000;
+
+/// Most message bytes one sweep transaction deletes (beyond its first event).
+pub const SWEEP_BATCH_BYTES: i64 = 4 * 1024 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS log_groups (
@@ -184,6 +195,8 @@ pub struct Expired {
     pub dropped: u64,
     /// Stored bytes after the pass.
     pub stored_bytes: u64,
+    /// Bytes of the database file in use (all tables) after the pass.
+    pub database_bytes: u64,
 }
 
 /// Queries over stored function logs.
@@ -221,8 +234,9 @@ pub trait LogQuery: Send + Sync + 'static {
     ) -> Result<Vec<StoredLogEvent>>;
     /// Sets (or with `None` removes) a group's retention; false when the group does not exist.
     async fn set_retention(&self, group: &str, days: Option<u32>) -> Result<bool>;
-    /// Deletes events older than their group's retention (or `default_retention_days`), then the
-    /// oldest events while more than `max_bytes` are stored (down to 90% of it).
+    /// Deletes events older than their group's retention (or `default_retention_days`), then,
+    /// when the database uses more than `max_bytes` on disk, the oldest events until it uses 90%
+    /// of it (or no events are left). Deletes in small transactions.
     async fn expire_logs(
         &self,
         now_ms: i64,
@@ -259,18 +273,62 @@ fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Recomputes stream statistics after events were deleted; removes streams left empty.
-fn refresh_streams(c: &Connection) -> Result<()> {
-    c.execute_batch(&format!(
-        "DELETE FROM log_streams WHERE NOT EXISTS (SELECT 1 FROM log_events e
-             WHERE e.group_name = log_streams.group_name AND e.stream_name = log_streams.stream_name);
-         UPDATE log_streams SET
-             first_event = (SELECT MIN(timestamp) FROM log_events e
-                 WHERE e.group_name = log_streams.group_name AND e.stream_name = log_streams.stream_name),
-             stored_bytes = (SELECT SUM(length(CAST(message AS BLOB)) + {EVENT_OVERHEAD}) FROM log_events e
-                 WHERE e.group_name = log_streams.group_name AND e.stream_name = log_streams.stream_name);"
-    ))?;
-    Ok(())
+/// Bytes of the database file in use: its pages, less the free ones.
+pub(crate) fn database_bytes(c: &Connection) -> Result<u64> {
+    let pragma = |name: &str| -> Result<i64> {
+        Ok(c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?)
+    };
+    let used = (pragma("page_count")? - pragma("freelist_count")?).max(0);
+    Ok(u64::try_from(used.saturating_mul(pragma("page_size")?)).unwrap_or(0))
+}
+
+/// Deletes one batch of the events `pick` selects (`id, group_name, stream_name, bytes`, at most
+/// [`SWEEP_BATCH_EVENTS`] rows, oldest first) and keeps their streams' statistics right, in one
+/// transaction. Returns how many were deleted.
+fn delete_batch(c: &mut Connection, pick: &str, args: &[rusqlite::types::Value]) -> Result<u64> {
+    let tx = c.transaction()?;
+    let mut picked: Vec<(i64, String, String, i64)> = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(pick)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut bytes = 0;
+        while let Some(r) = rows.next()? {
+            if bytes >= SWEEP_BATCH_BYTES {
+                break;
+            }
+            let row = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            bytes += row.3;
+            picked.push(row);
+        }
+    }
+    let mut streams: std::collections::HashMap<(String, String), i64> = Default::default();
+    {
+        let mut delete = tx.prepare_cached("DELETE FROM log_events WHERE id = ?1")?;
+        for (id, group, stream, bytes) in &picked {
+            delete.execute([id])?;
+            *streams.entry((group.clone(), stream.clone())).or_default() += bytes;
+        }
+    }
+    for ((group, stream), bytes) in streams {
+        let first: Option<i64> = tx
+            .prepare_cached(
+                "SELECT MIN(timestamp) FROM log_events WHERE group_name = ?1 AND stream_name = ?2",
+            )?
+            .query_row(params![group, stream], |r| r.get(0))?;
+        match first {
+            None => tx
+                .prepare_cached("DELETE FROM log_streams WHERE group_name = ?1 AND stream_name = ?2")?
+                .execute(params![group, stream])?,
+            Some(first) => tx
+                .prepare_cached(
+                    "UPDATE log_streams SET first_event = ?3, stored_bytes = MAX(stored_bytes - ?4, 0)
+                     WHERE group_name = ?1 AND stream_name = ?2",
+                )?
+                .execute(params![group, stream, first, bytes])?,
+        };
+    }
+    tx.commit()?;
+    Ok(picked.len() as u64)
 }
 
 #[async_trait]
@@ -473,63 +531,82 @@ impl LogQuery for SqliteStore {
         default_retention_days: Option<u32>,
         max_bytes: Option<u64>,
     ) -> Result<Expired> {
-        self.with(move |c| {
-            let tx = c.transaction()?;
-            let mut out = Expired::default();
-            let groups: Vec<(String, Option<i64>)> = {
-                let mut stmt = tx.prepare_cached("SELECT name, retention_days FROM log_groups")?;
+        let mut out = Expired::default();
+        let groups: Vec<(String, Option<i64>)> = self
+            .with(|c| {
+                let mut stmt = c.prepare_cached("SELECT name, retention_days FROM log_groups")?;
                 let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()?
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await?;
+        for (group, days) in groups {
+            let Some(days) = days.or(default_retention_days.map(i64::from)) else {
+                continue;
             };
-            for (group, days) in groups {
-                let Some(days) = days.or(default_retention_days.map(i64::from)) else {
-                    continue;
-                };
-                let cut = now_ms.saturating_sub(days.saturating_mul(86_400_000));
-                let n = tx.execute(
-                    "DELETE FROM log_events WHERE group_name = ?1 AND timestamp < ?2",
-                    params![group, cut],
+            let cut = now_ms.saturating_sub(days.saturating_mul(86_400_000));
+            loop {
+                let args = vec![group.clone().into(), cut.into()];
+                let n = self
+                    .with(move |c| {
+                        delete_batch(
+                            c,
+                            &format!(
+                                "SELECT id, group_name, stream_name, length(CAST(message AS BLOB)) + {EVENT_OVERHEAD}
+                                 FROM log_events WHERE group_name = ?1 AND timestamp < ?2
+                                 ORDER BY timestamp LIMIT {SWEEP_BATCH_EVENTS}"
+                            ),
+                            &args,
+                        )
+                    })
+                    .await?;
+                out.expired += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        let mut used = self.with(|c| database_bytes(c)).await?;
+        if let Some(max) = max_bytes.filter(|m| used > *m) {
+            let target = max / 10 * 9;
+            while used > target {
+                let n = self
+                    .with(|c| {
+                        delete_batch(
+                            c,
+                            &format!(
+                                "SELECT id, group_name, stream_name, length(CAST(message AS BLOB)) + {EVENT_OVERHEAD}
+                                 FROM log_events ORDER BY id LIMIT {SWEEP_BATCH_EVENTS}"
+                            ),
+                            &[],
+                        )
+                    })
+                    .await?;
+                if n == 0 {
+                    break;
+                }
+                out.dropped += n;
+                used = self.with(|c| database_bytes(c)).await?;
+            }
+        }
+        let deleted = out.expired + out.dropped > 0;
+        let (stored, used) = self
+            .with(move |c| {
+                if deleted {
+                    // Give the write-ahead log's space back now rather than at the next
+                    // checkpoint.
+                    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                }
+                let stored: i64 = c.query_row(
+                    "SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams",
+                    [],
+                    |r| r.get(0),
                 )?;
-                out.expired += n as u64;
-            }
-            if out.expired > 0 {
-                refresh_streams(&tx)?;
-            }
-            let total: i64 = tx.query_row(
-                "SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams",
-                [],
-                |r| r.get(0),
-            )?;
-            let mut total = u64::try_from(total).unwrap_or(0);
-            if let Some(max) = max_bytes.filter(|m| total > *m) {
-                let target = max / 10 * 9;
-                let excess = total - target;
-                let mut freed = 0u64;
-                let mut cut_id = None;
-                {
-                    let mut stmt = tx.prepare_cached(&format!(
-                        "SELECT id, length(CAST(message AS BLOB)) + {EVENT_OVERHEAD} FROM log_events ORDER BY id"
-                    ))?;
-                    let mut rows = stmt.query([])?;
-                    while let Some(row) = rows.next()? {
-                        freed += u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
-                        cut_id = Some(row.get::<_, i64>(0)?);
-                        if freed >= excess {
-                            break;
-                        }
-                    }
-                }
-                if let Some(cut) = cut_id {
-                    out.dropped = tx.execute("DELETE FROM log_events WHERE id <= ?1", [cut])? as u64;
-                    refresh_streams(&tx)?;
-                    total = total.saturating_sub(freed);
-                }
-            }
-            out.stored_bytes = total;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+                Ok((stored, database_bytes(c)?))
+            })
+            .await?;
+        out.stored_bytes = u64::try_from(stored).unwrap_or(0);
+        out.database_bytes = used;
+        Ok(out)
     }
 }
 
@@ -699,27 +776,57 @@ mod tests {
             .expect("streams");
         assert_eq!(streams.len(), 1);
 
-        let big: Vec<LogEvent> = (0..10).map(|i| ev(10 * day + i, &"x".repeat(74))).collect();
-        s.append_logs("g", "new", big).await.expect("append");
-        // 11 events of 100 bytes each (with overhead 26 + message), bound 500: down to <= 450.
-        let before = s
-            .log_group("g")
-            .await
-            .expect("group")
-            .expect("exists")
-            .stored_bytes;
+        // The size bound counts the database's pages: fill it well past a bound, in batches
+        // bigger than one sweep transaction, and check what is left.
+        for batch in 0..6 {
+            let events: Vec<LogEvent> = (0..1000)
+                .map(|i| ev(11 * day + batch * 1000 + i, &format!("{i:04}{}", "x".repeat(996))))
+                .collect();
+            let stream = if batch % 2 == 0 { "new" } else { "other" };
+            s.append_logs("g", stream, events).await.expect("append");
+        }
+        let full = s.with(|c| database_bytes(c)).await.expect("size");
+        assert!(full > 6_000_000, "{full}");
+        let bound = full / 2;
         let out = s
-            .expire_logs(10 * day + 5, None, Some(500))
+            .expire_logs(11 * day, None, Some(bound))
             .await
             .expect("expire");
-        assert!(out.dropped > 0);
-        let after = s
-            .log_group("g")
+        assert!(
+            out.dropped > u64::try_from(SWEEP_BATCH_EVENTS).expect("positive"),
+            "{out:?}"
+        );
+        assert!(out.database_bytes <= bound / 10 * 9, "{out:?} bound {bound}");
+        // The oldest went first; the newest are all there.
+        let left = s
+            .scan_events(EventScan {
+                group: "g".into(),
+                limit: 10_000,
+                ..Default::default()
+            })
             .await
-            .expect("group")
-            .expect("exists")
-            .stored_bytes;
-        assert!(after <= 450, "{before} -> {after}");
-        assert_eq!(u64::try_from(after).expect("positive"), out.stored_bytes);
+            .expect("scan");
+        assert_eq!(left.last().map(|e| e.timestamp_ms), Some(11 * day + 5999));
+        assert!(left.iter().all(|e| e.message != "recent"));
+        let first = left[0].timestamp_ms;
+        assert_eq!(left.len() as i64, 11 * day + 6000 - first);
+        // Stream statistics follow what is left.
+        let streams = s
+            .log_streams("g", None, StreamOrder::Name, false, 0, 10)
+            .await
+            .expect("streams");
+        let listed: i64 = streams.iter().map(|st| st.stored_bytes).sum();
+        assert_eq!(listed, left.len() as i64 * (1000 + EVENT_OVERHEAD));
+        assert_eq!(u64::try_from(listed).expect("positive"), out.stored_bytes);
+        for st in &streams {
+            let oldest = left.iter().find(|e| e.stream == st.name).expect("events");
+            assert_eq!(st.first_event, oldest.timestamp_ms);
+        }
+        // Under the bound, nothing more goes.
+        let again = s
+            .expire_logs(11 * day, None, Some(bound))
+            .await
+            .expect("expire");
+        assert_eq!(again.dropped, 0);
     }
 }

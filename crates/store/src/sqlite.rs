@@ -45,6 +45,9 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // After a checkpoint the write-ahead log is cut back to this, so one large transaction
+        // does not leave a large file behind.
+        conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         crate::urls::create_schema(&conn)?;
