@@ -19,6 +19,7 @@ pub struct FileConfig {
     pub sandbox: SandboxSection,
     pub auth: crate::auth::AuthSection,
     pub logs: crate::telemetry::LogsSection,
+    pub usage: crate::telemetry::UsageSection,
     pub pricing: crate::telemetry::PricingSection,
     pub metrics: crate::telemetry::MetricsSection,
     pub events: crate::events::EventsSection,
@@ -183,6 +184,7 @@ impl Settings {
             auth: crate::auth::AuthSettings::load(file.auth)?,
             telemetry: crate::telemetry::TelemetrySettings::load(
                 file.logs,
+                file.usage,
                 file.pricing,
                 file.metrics,
             )?,

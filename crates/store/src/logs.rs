@@ -26,8 +26,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 /// CloudWatch counts 26 bytes of overhead per event.
 const EVENT_OVERHEAD: i64 = 26;
 
-/// Most events one sweep transaction deletes.
-pub const SWEEP_BATCH_EVENTS: i64 = 2000;
+/// Most events one sweep transaction deletes: more than the log writer adds in one (4096), so a
+/// sweep catches up with a flood of output.
+pub const SWEEP_BATCH_EVENTS: i64 = 10_000;
 
 /// Most message bytes one sweep transaction deletes (beyond its first event).
 pub const SWEEP_BATCH_BYTES: i64 = 4 * 1024 * 1024;
@@ -191,7 +192,8 @@ pub enum StreamCursor {
 pub struct Expired {
     /// Events older than their group's retention.
     pub expired: u64,
-    /// Events dropped, oldest first, to bring the store under its size bound.
+    /// Events dropped, oldest first, to bring the store under its size bound (by this pass, and
+    /// by appends since the last pass).
     pub dropped: u64,
     /// Stored bytes after the pass.
     pub stored_bytes: u64,
@@ -287,6 +289,28 @@ pub(crate) fn database_bytes(c: &Connection) -> Result<u64> {
 /// transaction. Returns how many were deleted.
 fn delete_batch(c: &mut Connection, pick: &str, args: &[rusqlite::types::Value]) -> Result<u64> {
     let tx = c.transaction()?;
+    let n = delete_picked(&tx, pick, args)?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// SQL picking the oldest events (`?1` of them) for [`delete_picked`].
+const OLDEST: &str = "SELECT id, group_name, stream_name, length(CAST(message AS BLOB)) + 26
+    FROM log_events ORDER BY id LIMIT ?1";
+
+/// Called by the log writer in its transaction, after adding `added` events: when the database
+/// uses more than `max_bytes`, deletes up to twice as many of the oldest events, so a flood of
+/// output cannot grow the file much past the bound between sweeps. Returns how many went.
+pub(crate) fn keep_under(tx: &Connection, max_bytes: u64, added: usize) -> Result<u64> {
+    if database_bytes(tx)? <= max_bytes {
+        return Ok(0);
+    }
+    let limit = i64::try_from(added.saturating_mul(2).max(100)).unwrap_or(i64::MAX);
+    delete_picked(tx, OLDEST, &[limit.into()])
+}
+
+/// [`delete_batch`] inside the caller's transaction.
+fn delete_picked(tx: &Connection, pick: &str, args: &[rusqlite::types::Value]) -> Result<u64> {
     let mut picked: Vec<(i64, String, String, i64)> = Vec::new();
     {
         let mut stmt = tx.prepare_cached(pick)?;
@@ -327,7 +351,6 @@ fn delete_batch(c: &mut Connection, pick: &str, args: &[rusqlite::types::Value])
                 .execute(params![group, stream, first, bytes])?,
         };
     }
-    tx.commit()?;
     Ok(picked.len() as u64)
 }
 
@@ -531,7 +554,12 @@ impl LogQuery for SqliteStore {
         default_retention_days: Option<u32>,
         max_bytes: Option<u64>,
     ) -> Result<Expired> {
-        let mut out = Expired::default();
+        let mut out = Expired {
+            dropped: self
+                .log_trimmed
+                .swap(0, std::sync::atomic::Ordering::Relaxed),
+            ..Expired::default()
+        };
         let groups: Vec<(String, Option<i64>)> = self
             .with(|c| {
                 let mut stmt = c.prepare_cached("SELECT name, retention_days FROM log_groups")?;
@@ -570,16 +598,7 @@ impl LogQuery for SqliteStore {
             let target = max / 10 * 9;
             while used > target {
                 let n = self
-                    .with(|c| {
-                        delete_batch(
-                            c,
-                            &format!(
-                                "SELECT id, group_name, stream_name, length(CAST(message AS BLOB)) + {EVENT_OVERHEAD}
-                                 FROM log_events ORDER BY id LIMIT {SWEEP_BATCH_EVENTS}"
-                            ),
-                            &[],
-                        )
-                    })
+                    .with(|c| delete_batch(c, OLDEST, &[SWEEP_BATCH_EVENTS.into()]))
                     .await?;
                 if n == 0 {
                     break;
@@ -780,7 +799,12 @@ mod tests {
         // bigger than one sweep transaction, and check what is left.
         for batch in 0..6 {
             let events: Vec<LogEvent> = (0..1000)
-                .map(|i| ev(11 * day + batch * 1000 + i, &format!("{i:04}{}", "x".repeat(996))))
+                .map(|i| {
+                    ev(
+                        11 * day + batch * 1000 + i,
+                        &format!("{i:04}{}", "x".repeat(996)),
+                    )
+                })
                 .collect();
             let stream = if batch % 2 == 0 { "new" } else { "other" };
             s.append_logs("g", stream, events).await.expect("append");
@@ -796,7 +820,10 @@ mod tests {
             out.dropped > u64::try_from(SWEEP_BATCH_EVENTS).expect("positive"),
             "{out:?}"
         );
-        assert!(out.database_bytes <= bound / 10 * 9, "{out:?} bound {bound}");
+        assert!(
+            out.database_bytes <= bound / 10 * 9,
+            "{out:?} bound {bound}"
+        );
         // The oldest went first; the newest are all there.
         let left = s
             .scan_events(EventScan {
