@@ -464,7 +464,7 @@ mod tests {
 
     #[test]
     fn empty_lines_cost_their_overhead_and_are_bounded_per_invocation() {
-        let mut s = splitter(100 * (EVENT_OVERHEAD + 1), 1 << 40);
+        let mut s = splitter(100 * EVENT_OVERHEAD, 1 << 40);
         s.feed(&[b'\n'; 1000]);
         s.flush(false);
         let lines = taken(&s);
@@ -514,5 +514,30 @@ mod tests {
         let m = truncation_marker(3, 4, CaptureLimits::default());
         assert!(m.starts_with("KUMO LOG TRUNCATED: 7 bytes"));
         assert!(m.contains("max_invocation_bytes") && m.contains("max_bytes_per_sec"));
+    }
+
+    #[test]
+    fn tail_spans_lines_already_passed_on() {
+        let ev = |m: &str| LogEvent {
+            timestamp_ms: 0,
+            message: m.into(),
+        };
+        let mut kept = Vec::new();
+        let first: Vec<LogEvent> = (0..100).map(|i| ev(&format!("{i:099}"))).collect();
+        keep_tail(&mut kept, &first);
+        // 41 lines of 100 bytes (with the newline) hold the last 4096 bytes; no more are kept.
+        assert_eq!(kept.len(), 41);
+        keep_tail(&mut kept, &[ev("short")]);
+        assert_eq!(kept.len(), 42);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(tail(&kept, &[ev("END")]))
+            .expect("base64");
+        assert_eq!(decoded.len(), TAIL_BYTES);
+        assert!(decoded.ends_with(b"short\nEND\n"));
+        assert_eq!(
+            tail(&[], &first),
+            tail(&first[..50], &first[50..]),
+            "where the lines were split does not matter"
+        );
     }
 }

@@ -816,8 +816,10 @@ mod tests {
             .expire_logs(11 * day, None, Some(bound))
             .await
             .expect("expire");
+        // More than one sweep transaction's worth went.
+        let dropped = i64::try_from(out.dropped).expect("fits");
         assert!(
-            out.dropped > u64::try_from(SWEEP_BATCH_EVENTS).expect("positive"),
+            dropped * (1000 + EVENT_OVERHEAD) > SWEEP_BATCH_BYTES,
             "{out:?}"
         );
         assert!(
@@ -855,5 +857,40 @@ mod tests {
             .await
             .expect("expire");
         assert_eq!(again.dropped, 0);
+    }
+
+    #[tokio::test]
+    async fn appends_keep_the_database_near_its_bound() {
+        let (_d, s) = store().await;
+        let bound = 2 * 1024 * 1024;
+        s.bound_logs(Some(bound));
+        let mut peak = 0;
+        for batch in 0..60 {
+            // Empty lines: the rows, not the messages, fill the disk.
+            let events: Vec<LogEvent> = (0..4000).map(|i| ev(batch * 4000 + i, "")).collect();
+            s.append_logs("g", "s", events).await.expect("append");
+            peak = peak.max(s.with(|c| database_bytes(c)).await.expect("size"));
+        }
+        // 240,000 events take far more than the bound; what is kept stays within a batch of it.
+        assert!(peak < bound + bound / 2, "peak {peak}");
+        let out = s.expire_logs(0, None, Some(bound)).await.expect("expire");
+        assert!(out.dropped > 100_000, "{out:?}");
+        let streams = s
+            .log_streams("g", None, StreamOrder::Name, false, 0, 10)
+            .await
+            .expect("streams");
+        let left = s
+            .with(|c| {
+                Ok(
+                    c.query_row("SELECT count(*), MIN(timestamp) FROM log_events", [], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })?,
+                )
+            })
+            .await
+            .expect("count");
+        assert_eq!(streams[0].stored_bytes, left.0 * EVENT_OVERHEAD);
+        assert_eq!(streams[0].first_event, left.1);
+        assert_eq!(left.1 + left.0, 240_000, "the newest are kept");
     }
 }
