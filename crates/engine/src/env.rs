@@ -105,6 +105,9 @@ pub struct Env {
 }
 
 impl Env {
+    // Each argument comes from a different owner (function, code store, engine settings, pool,
+    // metrics); a struct for them would be built only at the one call.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         function: &FunctionConfig,
         task_dir: &Path,

@@ -53,6 +53,9 @@ pub struct TelemetrySettings {
 
 pub const DEFAULT_LOG_MAX_BYTES: u64 = 1 << 30;
 
+/// The least `logs.max_bytes` may be: an empty database takes a few hundred KB.
+const MIN_LOG_MAX_BYTES: u64 = 1 << 20;
+
 /// About 13 months, as long as AWS Cost Explorer shows.
 pub const DEFAULT_USAGE_RETENTION_DAYS: u32 = 400;
 
@@ -92,6 +95,11 @@ impl TelemetrySettings {
         let max_bytes = env_parse::<u64>("KUMO_LOGS_MAX_BYTES")?
             .or(logs.max_bytes)
             .unwrap_or(DEFAULT_LOG_MAX_BYTES);
+        if max_bytes > 0 && max_bytes < MIN_LOG_MAX_BYTES {
+            bail!(
+                "logs.max_bytes must be 0 (no bound) or at least {MIN_LOG_MAX_BYTES}: it bounds the whole database on disk, got {max_bytes}"
+            );
+        }
         let interval = env_parse::<u64>("KUMO_LOGS_SWEEP_INTERVAL_SECS")?
             .or(logs.sweep_interval_secs)
             .unwrap_or(60);
@@ -219,6 +227,16 @@ mod tests {
             MetricsSection::default(),
         );
         assert!(tiny_rate.is_err());
+        let tiny_store = TelemetrySettings::load(
+            LogsSection {
+                max_bytes: Some(30_000),
+                ..LogsSection::default()
+            },
+            UsageSection::default(),
+            PricingSection::default(),
+            MetricsSection::default(),
+        );
+        assert!(tiny_store.is_err());
         let keep_usage = TelemetrySettings::load(
             LogsSection::default(),
             UsageSection {

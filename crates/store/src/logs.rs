@@ -277,11 +277,11 @@ fn to_i64(n: usize) -> i64 {
 
 /// Bytes of the database file in use: its pages, less the free ones.
 pub(crate) fn database_bytes(c: &Connection) -> Result<u64> {
-    let pragma = |name: &str| -> Result<i64> {
-        Ok(c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?)
-    };
-    let used = (pragma("page_count")? - pragma("freelist_count")?).max(0);
-    Ok(u64::try_from(used.saturating_mul(pragma("page_size")?)).unwrap_or(0))
+    // Every log write asks: keep the statements compiled.
+    let pragma =
+        |sql: &str| -> Result<i64> { Ok(c.prepare_cached(sql)?.query_row([], |r| r.get(0))?) };
+    let used = (pragma("PRAGMA page_count")? - pragma("PRAGMA freelist_count")?).max(0);
+    Ok(u64::try_from(used.saturating_mul(pragma("PRAGMA page_size")?)).unwrap_or(0))
 }
 
 /// Deletes one batch of the events `pick` selects (`id, group_name, stream_name, bytes`, at most
