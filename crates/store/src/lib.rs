@@ -16,6 +16,7 @@
 
 pub mod code;
 mod events;
+mod log_sweep;
 mod logs;
 mod rules;
 mod sqlite;

@@ -69,7 +69,7 @@ impl SqliteStore {
     }
 
     /// From now on, appending log events also deletes the oldest ones while the database uses
-    /// more than `max_bytes` on disk (see `logs::keep_under`); `None` removes the bound.
+    /// more than `max_bytes` on disk (see `log_sweep::keep_under`); `None` removes the bound.
     pub fn bound_logs(&self, max_bytes: Option<u64>) {
         self.log_bound
             .store(max_bytes.unwrap_or(0), Ordering::Relaxed);
@@ -264,7 +264,7 @@ impl LogStore for SqliteStore {
                 }
             }
             let gone = if bound > 0 {
-                crate::logs::keep_under(&tx, bound, added)?
+                crate::log_sweep::keep_under(&tx, bound, added)?
             } else {
                 0
             };
