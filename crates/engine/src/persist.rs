@@ -241,3 +241,52 @@ async fn write_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kumo_store::SqliteStore;
+
+    #[tokio::test]
+    async fn a_full_queue_drops_lines_counts_them_and_says_so_in_the_stream() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("kumo.db")).expect("open");
+        let metrics: Arc<Metrics> = Arc::default();
+        let persist = Persister::start(Arc::new(store.clone()), Arc::clone(&metrics));
+        let line = "z".repeat(1024 * 1024 - 26);
+        let event = || LogEvent {
+            timestamp_ms: 1,
+            message: line.clone(),
+        };
+        // On this single-threaded runtime the writer cannot run until the test awaits: the
+        // queue takes its bound's worth, then drops.
+        let group = "/aws/lambda/f".to_owned();
+        for _ in 0..40 {
+            persist.logs(group.clone(), "s".into(), vec![event()]);
+        }
+        let bound = usize::try_from(MAX_QUEUED_BYTES >> 20).expect("fits");
+        let dropped = metrics.log_dropped("f", "writer_behind").get();
+        assert_eq!(dropped, (40 - bound as u64) << 20);
+        persist.flush().await;
+        // Room again: the next lines go in, after a line saying what was lost.
+        persist.logs(group.clone(), "s".into(), vec![event()]);
+        persist.flush().await;
+        let stored = store.stream_events(&group, "s").await.expect("events");
+        assert_eq!(stored.len(), bound + 2);
+        let marker = &stored[bound + 1].message;
+        assert!(
+            marker.starts_with(&format!("KUMO LOG TRUNCATED: {dropped} bytes"))
+                && marker.ends_with("the log writer was behind"),
+            "{marker}"
+        );
+        assert_eq!(shared_queued(&persist), 0);
+        assert_eq!(
+            metrics.log_ingested_bytes.get(),
+            ((bound as u64 + 1) << 20) + marker.len() as u64 + 26
+        );
+    }
+
+    fn shared_queued(p: &Persister) -> u64 {
+        p.shared.queued.load(Ordering::Relaxed)
+    }
+}
