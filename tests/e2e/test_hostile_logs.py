@@ -24,6 +24,7 @@ from testutil import (
     TEST_KEY,
     TEST_SECRET,
     KumoServer,
+    decode_log,
     kumo,
     lambda_client,
     make_zip,
@@ -52,12 +53,21 @@ max_invocation_bytes = {PER_INVOCATION}
 """
 
 # Writes as fast as the pipe takes it for `seconds`: 64 KiB of newlines per write ("empty"), or
-# 64 KiB of "x" with no newline ever ("long"). Returns how many bytes it wrote.
+# 64 KiB of "x" with no newline ever ("long"). Returns how many bytes it wrote. "background"
+# returns at once and leaves a thread writing newlines for as long as the environment lives.
 FLOOD_PY = r'''
 import os, time
 
+def flood_forever(chunk):
+    while True:
+        os.write(1, chunk)
+
 def handler(event, context):
     chunk = (b"\n" if event["mode"] == "empty" else b"x") * 65536
+    if event["mode"] == "background":
+        import threading
+        threading.Thread(target=flood_forever, args=(b"\n" * 65536,), daemon=True).start()
+        return {"written": 0}
     end = time.time() + event["seconds"]
     written = 0
     print("flood starting", event["mode"], flush=True)
@@ -88,6 +98,13 @@ def proc_status(pid):
             if key in ("VmRSS", "VmHWM"):
                 out[key] = int(value.split()[0]) * 1024
     return out
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def db_bytes(data_dir):
@@ -150,6 +167,7 @@ def test_output_flood_keeps_the_server_answering_and_bounded(flood_server):
         results[i] = (resp.get("FunctionError"), json.loads(resp["Payload"].read()))
 
     threads = [threading.Thread(target=run, args=f) for f in floods]
+    cpu_before = cpu_seconds(srv.pid)
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -172,7 +190,9 @@ def test_output_flood_keeps_the_server_answering_and_bounded(flood_server):
 
     written = sum(r[1]["written"] for r in results.values() if "written" in r[1])
     hwm = proc_status(srv.pid)["VmHWM"]
-    print(f"flood: {written / MIB:.0f} MiB written by functions; API worst {worst_api:.2f}s over "
+    cpu = cpu_seconds(srv.pid) - cpu_before
+    print(f"flood: {written / MIB:.0f} MiB written by functions; server CPU {cpu:.1f}s in "
+          f"{time.monotonic() - started:.1f}s; API worst {worst_api:.2f}s over "
           f"{calls} rounds; RSS baseline {baseline / MIB:.0f} MiB, peak {peak_rss / MIB:.0f} MiB, "
           f"HWM {hwm / MIB:.0f} MiB; database peak {peak_db / MIB:.1f} MiB")
     assert all(r[0] is None for r in results.values()), results
@@ -202,6 +222,36 @@ def test_output_flood_keeps_the_server_answering_and_bounded(flood_server):
     # Once the sweep has run after the flood, the database is under its bound.
     wait_until(lambda: db_bytes(srv.data_dir) < MAX_DB_BYTES + 8 * MIB, 60, interval=1,
                what="database back near its bound")
+
+
+def test_an_idle_environment_flooding_in_the_background_stays_bounded(flood_server):
+    srv = flood_server
+    lam = lambda_client(srv.url)
+    name = create_flood_function(lam, timeout=30)
+    lam.invoke(FunctionName=name, Payload=json.dumps({"mode": "empty", "seconds": 0}))
+    baseline = proc_status(srv.pid)["VmRSS"]
+    out = lam.invoke(FunctionName=name, Payload=json.dumps({"mode": "background"}))
+    assert "FunctionError" not in out, out["Payload"].read()
+    # Nothing drains an idle environment's output: it must not pile up in the server.
+    end = time.monotonic() + 6
+    worst_api = 0.0
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        lam.get_function(FunctionName=name)
+        worst_api = max(worst_api, time.monotonic() - t0)
+        time.sleep(0.2)
+    rss = proc_status(srv.pid)["VmRSS"]
+    print(f"idle background flood: API worst {worst_api:.2f}s; RSS {baseline / MIB:.0f} -> {rss / MIB:.0f} MiB")
+    assert worst_api < 5.0, worst_api
+    assert rss - baseline < 100 * MIB, (baseline, rss)
+    # The next invocation on that environment gets at most two seconds' worth of it, and says
+    # how much was dropped.
+    out = lam.invoke(FunctionName=name, Payload=json.dumps({"mode": "empty", "seconds": 0}),
+                     LogType="Tail")
+    tail = decode_log(out)
+    assert "KUMO LOG TRUNCATED" in tail and "per second" in tail, tail[-1000:]
+    assert "REPORT RequestId" in tail
+    assert metric(srv.url, "kumo_log_dropped_bytes_total", function=name, reason="rate_limit") > 0
 
 
 def test_sigterm_during_a_flood_stops_the_server_in_time(flood_server):
