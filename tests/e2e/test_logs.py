@@ -404,7 +404,7 @@ region = "us-east-1"
 account_id = "123456789012"
 
 [logs]
-max_bytes = 30000
+max_bytes = 1048576
 sweep_interval_secs = 1
 """
 
@@ -432,7 +432,8 @@ def test_size_bound_drops_oldest_events_and_says_so(tmp_path):
         lam.create_function(FunctionName=name, Runtime=funcs.PY, Role="arn:aws:iam::123456789012:role/x",
                             Handler="app.handler", Code={"ZipFile": make_zip(funcs.py_files())}, Timeout=30)
         first = invoke_log(lam, name, "first")
-        lam.invoke(FunctionName=name, Payload=json.dumps({"action": "flood", "lines": 40}))
+        # 1.5 MB of lines: within the capture bounds, past the database's 1 MiB on disk.
+        lam.invoke(FunctionName=name, Payload=json.dumps({"action": "flood", "lines": 1500}))
         last = invoke_log(lam, name, "last")
         wait_until(lambda: (metric_value(srv.url, "kumo_log_events_dropped_total") or 0) > 0,
                    timeout=20, interval=0.2, what="log events to be dropped")
@@ -441,7 +442,7 @@ def test_size_bound_drops_oldest_events_and_says_so(tmp_path):
         assert not any(f"START RequestId: {first}" in m for m in messages), "oldest events kept"
         assert any(f"REPORT RequestId: {last}" in m for m in messages), "newest events dropped"
         stored = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["storedBytes"]
-        assert stored <= 30000
+        assert stored <= 1048576
         wait_until(lambda: "size bound" in open(srv.stderr_path, errors="replace").read(),
                    timeout=10, what="a platform log line about dropped events")
     finally:

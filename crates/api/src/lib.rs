@@ -20,6 +20,7 @@ mod event_config;
 mod events_api;
 mod functions;
 mod invoke;
+mod janitor;
 pub mod json11;
 mod json11_route;
 mod logs_api;
@@ -38,7 +39,7 @@ mod wire;
 pub use code_gc::spawn_code_gc;
 pub use edge::{front, Auth, MAX_SIGNED_BODY, PUBLIC_PATHS};
 pub use error::{ApiError, ApiResult};
-pub use logs_api::{spawn_log_janitor, LogLimits};
+pub use janitor::{spawn_log_janitor, LogLimits};
 pub use metrics::Telemetry;
 pub use usage::{dollars_to_pico, parse_time, Pricing};
 

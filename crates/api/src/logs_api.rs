@@ -14,20 +14,16 @@
 //! phrases"`, `?term` alternatives (at least one must occur) and `-term` exclusions. JSON
 //! (`{...}`), space-delimited (`[...]`) and regular-expression (`%...%`) patterns are refused.
 //!
-//! [`spawn_log_janitor`] deletes events past their group's retention and keeps the store under
-//! its size bound, saying so in the platform log and in `kumo_log_events_dropped_total`.
+//! Retention and the size bound are kept by [`crate::janitor`].
 
 use crate::json11::{Json11Error, Json11Result};
 use crate::AppState;
-use kumo_engine::Engine;
 use kumo_store::{
     EventPos, EventScan, LogGroupInfo, LogQuery, StoredLogEvent, StreamCursor, StreamOrder,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// At most this many events per FilterLogEvents / GetLogEvents page (the model's maximum).
 const MAX_EVENTS: usize = 10_000;
@@ -750,57 +746,6 @@ async fn delete_retention(logs: &dyn LogQuery, input: RetentionInput) -> Json11R
         return Err(group_not_found());
     }
     Ok(json!({}))
-}
-
-// ------------------------------------------------------------------ janitor
-
-/// How the log store is kept in bounds.
-#[derive(Debug, Clone, Copy)]
-pub struct LogLimits {
-    /// Retention of groups without their own policy; `None` keeps events forever.
-    pub default_retention_days: Option<u32>,
-    /// Stored bytes (messages + 26 per event) beyond which the oldest events are dropped.
-    pub max_bytes: Option<u64>,
-    /// How often the janitor runs.
-    pub interval: Duration,
-}
-
-/// Runs the retention and size-bound sweep now and then every `limits.interval`.
-pub fn spawn_log_janitor(logs: Arc<dyn LogQuery>, engine: Engine, limits: LogLimits) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(limits.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-            match logs
-                .expire_logs(now, limits.default_retention_days, limits.max_bytes)
-                .await
-            {
-                Ok(out) => {
-                    let m = engine.metrics();
-                    m.log_events_expired.inc_by(out.expired);
-                    m.log_events_dropped.inc_by(out.dropped);
-                    m.log_stored_bytes
-                        .set(i64::try_from(out.stored_bytes).unwrap_or(i64::MAX));
-                    if out.expired > 0 {
-                        tracing::info!(events = out.expired, "deleted log events past retention");
-                    }
-                    if out.dropped > 0 {
-                        tracing::warn!(
-                            events = out.dropped,
-                            max_bytes = limits.max_bytes.unwrap_or(0),
-                            stored_bytes = out.stored_bytes,
-                            "log storage is over its size bound: dropped the oldest log events"
-                        );
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "log retention sweep failed"),
-            }
-        }
-    });
 }
 
 #[cfg(test)]

@@ -105,6 +105,9 @@ pub struct Env {
 }
 
 impl Env {
+    // Each argument comes from a different owner (function, code store, engine settings, pool,
+    // metrics); a struct for them would be built only at the one call.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         function: &FunctionConfig,
         task_dir: &Path,
@@ -113,6 +116,7 @@ impl Env {
         region: &str,
         live: Arc<Mutex<HashSet<u32>>>,
         sandbox: Option<&SandboxConfig>,
+        capture: crate::logs::CaptureSetup,
     ) -> Result<Self, StartError> {
         let started = Instant::now();
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -172,7 +176,9 @@ impl Env {
         if layout.runtime_api.is_empty() {
             layout.runtime_api = api.addr.to_string();
         }
-        let (logs, write_end) = LogCapture::start().map_err(platform).map_err(cleanup)?;
+        let (logs, write_end) = LogCapture::start(capture)
+            .map_err(platform)
+            .map_err(cleanup)?;
 
         let (program, args) =
             command(function, task_dir, &layout, commands, isolation.is_some()).map_err(cleanup)?;

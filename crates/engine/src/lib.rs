@@ -14,7 +14,8 @@
 //! - **limits**: an invocation past its timeout, or whose runtime exits, destroys its environment;
 //!   the caller gets Lambda's error document (`Sandbox.Timedout`, `Runtime.ExitError`...);
 //! - **logs**: everything the runtime writes to stdout/stderr is captured per invocation, framed
-//!   with `START`/`END`/`REPORT` lines and stored in the log store under `/aws/lambda/NAME`.
+//!   with `START`/`END`/`REPORT` lines and stored in the log store under `/aws/lambda/NAME`,
+//!   within per-invocation and per-second bounds ([`CaptureLimits`]).
 //!
 //! The HTTP layer hands the engine an [`Invocation`] and awaits an [`InvokeOutcome`]; it never
 //! touches environments.
@@ -28,6 +29,7 @@ mod persist;
 mod pool;
 mod runtime_api;
 
+pub use logs::CaptureLimits;
 pub use network::{NetworkPool, OutboundConfig};
 pub use pool::{
     DotnetRuntime, Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, JavaRuntime,

@@ -52,6 +52,12 @@ pub struct EnvLabels {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    pub function: String,
+    pub reason: String,
+}
+
 type Hist = Family<FunctionLabels, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -81,6 +87,13 @@ pub struct Metrics {
     pub log_events_dropped: Counter,
     pub log_events_expired: Counter,
     pub log_stored_bytes: Gauge,
+    /// Bytes of function output not stored, by reason: over `rate_limit` or `invocation_limit`,
+    /// `writer_behind` (the log writer's queue was full), `store_error`.
+    pub log_dropped_bytes: Family<DropLabels, Counter>,
+    /// Bytes of function output written to the log store (messages + 26 per event).
+    pub log_ingested_bytes: Counter,
+    /// Bytes of the database file in use (pages not free), as the last sweep measured.
+    pub log_database_bytes: Gauge,
     /// Functions with an environment being started, and how many.
     starting: Mutex<HashMap<String, u32>>,
     /// Serialises scrapes (gauges are rebuilt for each).
@@ -109,6 +122,9 @@ impl Metrics {
             log_events_dropped: Counter::default(),
             log_events_expired: Counter::default(),
             log_stored_bytes: Gauge::default(),
+            log_dropped_bytes: Family::default(),
+            log_ingested_bytes: Counter::default(),
+            log_database_bytes: Gauge::default(),
             starting: Mutex::default(),
             render: Mutex::new(()),
         };
@@ -174,6 +190,21 @@ impl Metrics {
                 "Bytes of stored log events (messages + 26 per event)",
                 m.log_stored_bytes.clone(),
             );
+            r.register(
+                "log_dropped_bytes",
+                "Bytes of function output not stored, by reason (rate_limit, invocation_limit, writer_behind, store_error)",
+                m.log_dropped_bytes.clone(),
+            );
+            r.register(
+                "log_ingested_bytes",
+                "Bytes of function output written to the log store (messages + 26 per event)",
+                m.log_ingested_bytes.clone(),
+            );
+            r.register(
+                "database_bytes",
+                "Bytes of the database file in use, as the last log sweep measured",
+                m.log_database_bytes.clone(),
+            );
         }
         m
     }
@@ -187,6 +218,24 @@ impl Metrics {
     /// Adds a metric family (its name gets the `kumo_` prefix).
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
         self.lock_registry().register(name, help, metric);
+    }
+
+    /// The counter of bytes of `function`'s output dropped for `reason`.
+    pub fn log_dropped(&self, function: &str, reason: &str) -> Counter {
+        self.log_dropped_bytes
+            .get_or_create(&DropLabels {
+                function: function.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .clone()
+    }
+
+    /// The counters a new environment's log capture adds its dropped bytes to.
+    pub(crate) fn log_drop_counters(&self, function: &str) -> crate::logs::DropCounters {
+        crate::logs::DropCounters {
+            rate: self.log_dropped(function, "rate_limit"),
+            invocation: self.log_dropped(function, "invocation_limit"),
+        }
     }
 
     /// Environments being started now, per function.

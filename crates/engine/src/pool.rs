@@ -3,10 +3,9 @@
 pub use crate::env::{DotnetRuntime, JavaRuntime, RuntimeCommands, SandboxConfig};
 use crate::env::{Env, StartError};
 pub use crate::invocation::{Invocation, InvokeError, InvokeOutcome};
-use crate::logs::now_ms;
+use crate::logs::{keep_tail, now_ms, tail};
 use crate::runtime_api::{Pending, Phase, RuntimeReply};
 use axum::body::Bytes;
-use base64::Engine as _;
 use kumo_store::{CodeStore, LogEvent, LogStore};
 use kumo_types::FunctionConfig;
 use std::collections::{HashMap, HashSet};
@@ -32,6 +31,8 @@ pub struct EngineConfig {
     pub commands: RuntimeCommands,
     /// How environments are isolated; `None` runs bare processes (`--insecure-no-sandbox`).
     pub sandbox: Option<SandboxConfig>,
+    /// Bounds on what a function's output adds to its log.
+    pub log_capture: crate::logs::CaptureLimits,
 }
 
 #[derive(Default)]
@@ -117,7 +118,8 @@ impl Engine {
     ) -> Self {
         let _ = std::fs::remove_dir_all(&config.scratch_dir);
         let _ = std::fs::create_dir_all(&config.scratch_dir);
-        let persist = crate::persist::Persister::start(Arc::clone(&logs));
+        let metrics: Arc<crate::metrics::Metrics> = Arc::default();
+        let persist = crate::persist::Persister::start(Arc::clone(&logs), Arc::clone(&metrics));
         let inner = Arc::new(Inner {
             config,
             code,
@@ -128,7 +130,7 @@ impl Engine {
             live: Arc::default(),
             idle_changed: Notify::new(),
             observer: crate::metrics::Observer {
-                metrics: Arc::default(),
+                metrics,
                 usage: std::sync::OnceLock::new(),
                 persist,
             },
@@ -399,6 +401,14 @@ impl Engine {
                     &cfg.region,
                     Arc::clone(&self.inner.live),
                     cfg.sandbox.as_ref(),
+                    crate::logs::CaptureSetup {
+                        limits: cfg.log_capture,
+                        dropped: self
+                            .inner
+                            .observer
+                            .metrics
+                            .log_drop_counters(f.name.as_str()),
+                    },
                 )
                 .await;
                 let env = match started {
@@ -419,7 +429,7 @@ impl Engine {
                     Ok(()) => {}
                     Err((body, error_type, status)) => {
                         let init = env.started.elapsed().as_secs_f64() * 1000.0;
-                        lines.extend(env.logs.drain().await);
+                        lines.extend(env.logs.drain(true).await);
                         lines.push(event(format!(
                             "INIT_REPORT Init Duration: {init:.2} ms\tPhase: init\tStatus: {status}\tError Type: {error_type}"
                         )));
@@ -429,7 +439,7 @@ impl Engine {
                     }
                 }
                 init_ms = Some(env.started.elapsed().as_secs_f64() * 1000.0);
-                lines.extend(env.logs.drain().await);
+                lines.extend(env.logs.drain(false).await);
                 env
             }
         };
@@ -469,8 +479,9 @@ impl Engine {
             Timeout,
         }
         // What a long invocation prints reaches the log store every LIVE_LOGS while it runs
-        // (for `aws logs tail --follow`); `lines[..stored]` are on their way already.
-        let mut stored = 0;
+        // (for `aws logs tail --follow`) and leaves `lines`; `tail_lines` keeps the end of what
+        // went, for `LogType: Tail`.
+        let mut tail_lines: Vec<LogEvent> = Vec::new();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut live = tokio::time::interval_at(tokio::time::Instant::now() + LIVE_LOGS, LIVE_LOGS);
         let mut reply_rx = reply_rx;
@@ -484,9 +495,11 @@ impl Engine {
                 () = wait_exited(env.exited.clone()) => break None,
                 () = tokio::time::sleep_until(deadline) => break Some(End::Timeout),
                 _ = live.tick() => {
-                    lines.extend(env.logs.drain().await);
-                    self.store_logs(f, &env.log_stream, lines[stored..].to_vec());
-                    stored = lines.len();
+                    lines.extend(env.logs.drain(false).await);
+                    if inv.tail_log {
+                        keep_tail(&mut tail_lines, &lines);
+                    }
+                    self.store_logs(f, &env.log_stream, std::mem::take(&mut lines));
                 }
             }
         };
@@ -539,7 +552,7 @@ impl Engine {
                     "Sandbox.Timedout",
                     &format!("RequestId: {request_id} Error: Task timed out after {secs} seconds"),
                 );
-                lines.extend(env.logs.drain().await);
+                lines.extend(env.logs.drain(false).await);
                 lines.push(event(format!(
                     "{} {request_id} Task timed out after {secs} seconds",
                     iso_now()
@@ -552,7 +565,7 @@ impl Engine {
                 )
             }
         };
-        lines.extend(env.logs.drain().await);
+        lines.extend(env.logs.drain(true).await);
         let billed = (duration + init_ms.unwrap_or(0.0)).ceil() as u64;
         lines.push(event(format!("END RequestId: {request_id}")));
         let mut report = format!(
@@ -566,9 +579,8 @@ impl Engine {
             report.push_str(&status);
         }
         lines.push(event(report));
-        let log_result = inv.tail_log.then(|| tail(&lines));
-        let rest = lines.split_off(stored);
-        self.store_logs(f, &env.log_stream, rest);
+        let log_result = inv.tail_log.then(|| tail(&tail_lines, &lines));
+        self.store_logs(f, &env.log_stream, lines);
         env.last_used = Instant::now();
         if keep {
             self.release(env);
@@ -650,7 +662,7 @@ impl Engine {
             f.memory_mb,
             env.max_memory_mb()
         )));
-        let log_result = inv.tail_log.then(|| tail(&lines));
+        let log_result = inv.tail_log.then(|| tail(&[], &lines));
         self.store_logs(f, &env.log_stream, lines);
         InvokeOutcome {
             request_id,
@@ -681,7 +693,7 @@ impl Engine {
                 inv.function.memory_mb
             )),
         ];
-        let log_result = inv.tail_log.then(|| tail(&lines));
+        let log_result = inv.tail_log.then(|| tail(&[], &lines));
         self.store_logs(&inv.function, "entrypoint-errors", lines);
         InvokeOutcome {
             request_id: request_id.to_owned(),
@@ -751,20 +763,6 @@ fn iso_now() -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     ))
     .unwrap_or_default()
-}
-
-/// Base64 of the last 4 KB of the log, cut at a character boundary.
-fn tail(lines: &[LogEvent]) -> String {
-    let mut text = String::new();
-    for l in lines {
-        text.push_str(&l.message);
-        text.push('\n');
-    }
-    let mut start = text.len().saturating_sub(4096);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    base64::engine::general_purpose::STANDARD.encode(&text.as_bytes()[start..])
 }
 
 #[allow(dead_code)]

@@ -19,6 +19,7 @@ pub struct FileConfig {
     pub sandbox: SandboxSection,
     pub auth: crate::auth::AuthSection,
     pub logs: crate::telemetry::LogsSection,
+    pub usage: crate::telemetry::UsageSection,
     pub pricing: crate::telemetry::PricingSection,
     pub metrics: crate::telemetry::MetricsSection,
     pub events: crate::events::EventsSection,
@@ -209,6 +210,7 @@ impl Settings {
             code_link_lifetime,
             telemetry: crate::telemetry::TelemetrySettings::load(
                 file.logs,
+                file.usage,
                 file.pricing,
                 file.metrics,
             )?,

@@ -127,6 +127,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
                     .context("while resolving the runtime directory")?,
             },
             sandbox,
+            log_capture: settings.telemetry.capture,
         },
         code.clone(),
         Arc::new(store.clone()),

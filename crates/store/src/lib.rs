@@ -21,6 +21,7 @@
 pub mod code;
 pub mod conformance;
 mod events;
+mod log_sweep;
 mod logs;
 mod rules;
 mod sqlite;

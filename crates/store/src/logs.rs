@@ -13,13 +13,15 @@
 //! Events are read in `(timestamp, id)` order, the order `FilterLogEvents` answers in, through the
 //! index `log_events_group_time`; positions in that order ([`EventPos`]) make pagination stable
 //! while events are being added.
+//!
+//! Retention and the size bound ([`LogQuery::expire_logs`]) live in `log_sweep`.
 
 use crate::{Result, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
 /// CloudWatch counts 26 bytes of overhead per event.
-const EVENT_OVERHEAD: i64 = 26;
+pub(crate) const EVENT_OVERHEAD: i64 = 26;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS log_groups (
@@ -180,10 +182,13 @@ pub enum StreamCursor {
 pub struct Expired {
     /// Events older than their group's retention.
     pub expired: u64,
-    /// Events dropped, oldest first, to bring the store under its size bound.
+    /// Events dropped, oldest first, to bring the store under its size bound (by this pass, and
+    /// by appends since the last pass).
     pub dropped: u64,
     /// Stored bytes after the pass.
     pub stored_bytes: u64,
+    /// Bytes of the database file in use (all tables) after the pass.
+    pub database_bytes: u64,
 }
 
 /// Queries over stored function logs.
@@ -221,8 +226,9 @@ pub trait LogQuery: Send + Sync + 'static {
     ) -> Result<Vec<StoredLogEvent>>;
     /// Sets (or with `None` removes) a group's retention; false when the group does not exist.
     async fn set_retention(&self, group: &str, days: Option<u32>) -> Result<bool>;
-    /// Deletes events older than their group's retention (or `default_retention_days`), then the
-    /// oldest events while more than `max_bytes` are stored (down to 90% of it).
+    /// Deletes events older than their group's retention (or `default_retention_days`), then,
+    /// when the database uses more than `max_bytes` on disk, the oldest events until it uses 90%
+    /// of it (or no events are left). Deletes in small transactions.
     async fn expire_logs(
         &self,
         now_ms: i64,
@@ -257,20 +263,6 @@ const GROUP_COLUMNS: &str = "g.name, g.creation_time, g.retention_days,
 
 fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// Recomputes stream statistics after events were deleted; removes streams left empty.
-fn refresh_streams(c: &Connection) -> Result<()> {
-    c.execute_batch(&format!(
-        "DELETE FROM log_streams WHERE NOT EXISTS (SELECT 1 FROM log_events e
-             WHERE e.group_name = log_streams.group_name AND e.stream_name = log_streams.stream_name);
-         UPDATE log_streams SET
-             first_event = (SELECT MIN(timestamp) FROM log_events e
-                 WHERE e.group_name = log_streams.group_name AND e.stream_name = log_streams.stream_name),
-             stored_bytes = (SELECT SUM(length(CAST(message AS BLOB)) + {EVENT_OVERHEAD}) FROM log_events e
-                 WHERE e.group_name = log_streams.group_name AND e.stream_name = log_streams.stream_name);"
-    ))?;
-    Ok(())
 }
 
 #[async_trait]
@@ -473,63 +465,7 @@ impl LogQuery for SqliteStore {
         default_retention_days: Option<u32>,
         max_bytes: Option<u64>,
     ) -> Result<Expired> {
-        self.with(move |c| {
-            let tx = c.transaction()?;
-            let mut out = Expired::default();
-            let groups: Vec<(String, Option<i64>)> = {
-                let mut stmt = tx.prepare_cached("SELECT name, retention_days FROM log_groups")?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()?
-            };
-            for (group, days) in groups {
-                let Some(days) = days.or(default_retention_days.map(i64::from)) else {
-                    continue;
-                };
-                let cut = now_ms.saturating_sub(days.saturating_mul(86_400_000));
-                let n = tx.execute(
-                    "DELETE FROM log_events WHERE group_name = ?1 AND timestamp < ?2",
-                    params![group, cut],
-                )?;
-                out.expired += n as u64;
-            }
-            if out.expired > 0 {
-                refresh_streams(&tx)?;
-            }
-            let total: i64 = tx.query_row(
-                "SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams",
-                [],
-                |r| r.get(0),
-            )?;
-            let mut total = u64::try_from(total).unwrap_or(0);
-            if let Some(max) = max_bytes.filter(|m| total > *m) {
-                let target = max / 10 * 9;
-                let excess = total - target;
-                let mut freed = 0u64;
-                let mut cut_id = None;
-                {
-                    let mut stmt = tx.prepare_cached(&format!(
-                        "SELECT id, length(CAST(message AS BLOB)) + {EVENT_OVERHEAD} FROM log_events ORDER BY id"
-                    ))?;
-                    let mut rows = stmt.query([])?;
-                    while let Some(row) = rows.next()? {
-                        freed += u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
-                        cut_id = Some(row.get::<_, i64>(0)?);
-                        if freed >= excess {
-                            break;
-                        }
-                    }
-                }
-                if let Some(cut) = cut_id {
-                    out.dropped = tx.execute("DELETE FROM log_events WHERE id <= ?1", [cut])? as u64;
-                    refresh_streams(&tx)?;
-                    total = total.saturating_sub(freed);
-                }
-            }
-            out.stored_bytes = total;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        crate::log_sweep::expire(self, now_ms, default_retention_days, max_bytes).await
     }
 }
 
@@ -674,52 +610,5 @@ mod tests {
             after.iter().map(|e| e.timestamp_ms).collect::<Vec<_>>(),
             [3]
         );
-    }
-
-    #[tokio::test]
-    async fn retention_and_size_bound_delete_oldest_events() {
-        let (_d, s) = store().await;
-        let day = 86_400_000;
-        s.append_logs("g", "old", vec![ev(0, "ancient")])
-            .await
-            .expect("append");
-        s.append_logs("g", "new", vec![ev(10 * day, "recent")])
-            .await
-            .expect("append");
-        assert!(s.set_retention("g", Some(1)).await.expect("retention"));
-        assert!(!s.set_retention("nope", Some(1)).await.expect("retention"));
-        let out = s
-            .expire_logs(10 * day + 5, None, None)
-            .await
-            .expect("expire");
-        assert_eq!(out.expired, 1);
-        let streams = s
-            .log_streams("g", None, StreamOrder::Name, false, 0, 10)
-            .await
-            .expect("streams");
-        assert_eq!(streams.len(), 1);
-
-        let big: Vec<LogEvent> = (0..10).map(|i| ev(10 * day + i, &"x".repeat(74))).collect();
-        s.append_logs("g", "new", big).await.expect("append");
-        // 11 events of 100 bytes each (with overhead 26 + message), bound 500: down to <= 450.
-        let before = s
-            .log_group("g")
-            .await
-            .expect("group")
-            .expect("exists")
-            .stored_bytes;
-        let out = s
-            .expire_logs(10 * day + 5, None, Some(500))
-            .await
-            .expect("expire");
-        assert!(out.dropped > 0);
-        let after = s
-            .log_group("g")
-            .await
-            .expect("group")
-            .expect("exists")
-            .stored_bytes;
-        assert!(after <= 450, "{before} -> {after}");
-        assert_eq!(u64::try_from(after).expect("positive"), out.stored_bytes);
     }
 }

@@ -6,6 +6,7 @@ use kumo_types::{FunctionConfig, FunctionName};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = "
@@ -36,6 +37,10 @@ pub struct SqliteStore {
     functions: Arc<Mutex<HashMap<String, FunctionConfig>>>,
     /// Registry changes, sent once committed (and under the connection lock, so in commit order).
     changes: tokio::sync::broadcast::Sender<FunctionChange>,
+    /// Bytes the database may use before appending logs deletes the oldest (0: no bound).
+    log_bound: Arc<AtomicU64>,
+    /// Events appending logs deleted for the bound, not yet reported by a sweep.
+    pub(crate) log_trimmed: Arc<AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -76,6 +81,9 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // After a checkpoint the write-ahead log is cut back to this, so one large transaction
+        // does not leave a large file behind.
+        conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         crate::urls::create_schema(&conn)?;
@@ -87,7 +95,16 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             functions: Arc::default(),
             changes: tokio::sync::broadcast::channel(1024).0,
+            log_bound: Arc::default(),
+            log_trimmed: Arc::default(),
         })
+    }
+
+    /// From now on, appending log events also deletes the oldest ones while the database uses
+    /// more than `max_bytes` on disk (see `log_sweep::keep_under`); `None` removes the bound.
+    pub fn bound_logs(&self, max_bytes: Option<u64>) {
+        self.log_bound
+            .store(max_bytes.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -282,8 +299,11 @@ impl LogStore for SqliteStore {
     }
 
     async fn append_log_batch(&self, batch: Vec<(String, String, Vec<LogEvent>)>) -> Result<()> {
+        let bound = self.log_bound.load(Ordering::Relaxed);
+        let trimmed = Arc::clone(&self.log_trimmed);
         self.with(move |c| {
             let tx = c.transaction()?;
+            let mut added = 0;
             {
                 let ingestion = now_ms();
                 let mut stmt = tx.prepare_cached(
@@ -293,10 +313,17 @@ impl LogStore for SqliteStore {
                     for e in events {
                         stmt.execute(params![group, stream, e.timestamp_ms, ingestion, e.message])?;
                     }
+                    added += events.len();
                     crate::logs::note_appended(&tx, group, stream, events, ingestion)?;
                 }
             }
+            let gone = if bound > 0 {
+                crate::log_sweep::keep_under(&tx, bound, added)?
+            } else {
+                0
+            };
             tx.commit()?;
+            trimmed.fetch_add(gone, Ordering::Relaxed);
             Ok(())
         })
         .await

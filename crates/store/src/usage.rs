@@ -6,10 +6,16 @@
 //! milliseconds times configured megabytes (`mb_ms`) — so that any grouping of records adds up
 //! exactly to the total; conversion to GB-seconds (`mb_ms / 1024 / 1000`) and to money happens
 //! only when presenting.
+//!
+//! Records older than the retention are deleted by [`UsageStore::expire_usage`], a few thousand
+//! per transaction.
 
 use crate::{Result, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params_from_iter, Connection};
+
+/// Most records one retention transaction deletes.
+pub const USAGE_SWEEP_BATCH: i64 = 5000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS usage_records (
@@ -134,6 +140,9 @@ pub trait UsageStore: Send + Sync + 'static {
     }
     /// Sums of the matching records, one per group, in key order.
     async fn usage_summary(&self, filter: UsageFilter, group: UsageGroup) -> Result<Vec<UsageSum>>;
+    /// Deletes the records that started before `before_ms`, in small transactions; returns how
+    /// many went.
+    async fn expire_usage(&self, before_ms: i64) -> Result<u64>;
 }
 
 #[async_trait]
@@ -172,6 +181,26 @@ impl UsageStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn expire_usage(&self, before_ms: i64) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = self
+                .with(move |c| {
+                    Ok(c.prepare_cached(
+                        "DELETE FROM usage_records WHERE id IN (
+                             SELECT id FROM usage_records WHERE start_ms < ?1
+                             ORDER BY start_ms LIMIT ?2)",
+                    )?
+                    .execute(rusqlite::params![before_ms, USAGE_SWEEP_BATCH])?)
+                })
+                .await?;
+            total += n as u64;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
     }
 
     async fn usage_summary(&self, filter: UsageFilter, group: UsageGroup) -> Result<Vec<UsageSum>> {
@@ -307,5 +336,25 @@ mod tests {
             .expect("summary");
         assert_eq!(only_b[0].requests, 1);
         assert_eq!(only_b[0].billed_ms, 7);
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_old_records_in_batches() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let s = SqliteStore::open(&dir.path().join("kumo.db")).expect("open");
+        let old = USAGE_SWEEP_BATCH * 2 + 7;
+        let records = (0..old)
+            .map(|i| rec("a", i, 1, 128, Outcome::Success))
+            .chain((0..3).map(|i| rec("a", 1_000_000 + i, 1, 128, Outcome::Success)))
+            .collect();
+        s.record_usage_batch(records).await.expect("record");
+        let gone = s.expire_usage(1_000_000).await.expect("expire");
+        assert_eq!(gone, u64::try_from(old).expect("positive"));
+        let total = s
+            .usage_summary(UsageFilter::default(), UsageGroup::Total)
+            .await
+            .expect("summary");
+        assert_eq!(total[0].requests, 3);
+        assert_eq!(s.expire_usage(1_000_000).await.expect("expire"), 0);
     }
 }
