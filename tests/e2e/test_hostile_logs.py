@@ -28,6 +28,7 @@ from testutil import (
     kumo,
     lambda_client,
     make_zip,
+    signed_request,
     unique_name,
     wait_until,
 )
@@ -119,7 +120,7 @@ def db_bytes(data_dir):
 
 def metric(url, name, **labels):
     """Sum of the samples of `name` whose labels include `labels`."""
-    text = urllib.request.urlopen(f"{url}/metrics", timeout=30).read().decode()
+    text = urllib.request.urlopen(signed_request(f"{url}/metrics"), timeout=30).read().decode()
     total = 0.0
     for line in text.splitlines():
         if not line.startswith(name + "{") and not line.startswith(name + " "):

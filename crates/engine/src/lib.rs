@@ -25,6 +25,7 @@ mod invocation;
 mod logs;
 pub mod metrics;
 mod network;
+mod observer;
 mod persist;
 mod pool;
 mod runtime_api;

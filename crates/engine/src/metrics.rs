@@ -7,12 +7,11 @@
 //! Hooks for other parts of Kumo: set [`Metrics::async_queue_depth`] per function from the
 //! asynchronous invocation queue, or [`Metrics::register`] a new family before serving.
 //!
-//! [`Observer`] is what the pool calls: when an invocation ends (or is throttled) it updates the
-//! metrics, writes the usage record to the [`UsageStore`] when one is attached, and logs one
-//! platform line inside the invocation's span.
+//! What the pool calls when an invocation ends, to update these metrics and write the usage
+//! record, is the observer (`observer.rs`).
 
 use crate::invocation::InvokeOutcome;
-use kumo_store::{Outcome, UsageRecord, UsageStore};
+use kumo_store::Outcome;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,7 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FunctionLabels {
@@ -363,14 +362,6 @@ impl Drop for StartingGuard {
     }
 }
 
-/// Updates metrics and writes usage records as invocations end.
-pub(crate) struct Observer {
-    pub metrics: Arc<Metrics>,
-    pub usage: OnceLock<Arc<dyn UsageStore>>,
-    /// Writes the usage records behind the responses.
-    pub persist: crate::persist::Persister,
-}
-
 /// Sorts a function error into an outcome: `Sandbox.Timedout` is a timeout, `Runtime.*` a failure
 /// of the runtime (unhandled), anything else an error raised by the function's code (handled).
 pub fn classify(outcome: &InvokeOutcome) -> (Outcome, Option<String>) {
@@ -391,108 +382,6 @@ pub fn classify(outcome: &InvokeOutcome) -> (Outcome, Option<String>) {
         Outcome::Handled
     };
     (kind, Some(error_type))
-}
-
-impl Observer {
-    async fn store(&self, record: UsageRecord) {
-        if let Some(usage) = self.usage.get() {
-            self.persist.usage(Arc::clone(usage), record);
-        }
-    }
-
-    pub(crate) async fn throttled(
-        &self,
-        function: &str,
-        memory_mb: u32,
-        request_id: &str,
-        reason: &str,
-        start_ms: i64,
-    ) {
-        self.metrics
-            .throttles
-            .get_or_create(&ThrottleLabels {
-                function: function.to_owned(),
-                reason: reason.to_owned(),
-            })
-            .inc();
-        tracing::info!(function, request_id, reason, "invocation throttled");
-        self.store(UsageRecord {
-            function: function.to_owned(),
-            version: "$LATEST".into(),
-            request_id: request_id.to_owned(),
-            start_ms,
-            duration_us: 0,
-            billed_ms: 0,
-            memory_mb: i64::from(memory_mb),
-            max_memory_mb: 0,
-            init_us: None,
-            cold: false,
-            outcome: Outcome::Throttled,
-            error_type: Some("TooManyRequestsException".into()),
-        })
-        .await;
-    }
-
-    pub(crate) async fn finished(
-        &self,
-        function: &str,
-        memory_mb: u32,
-        start_ms: i64,
-        o: &InvokeOutcome,
-    ) {
-        let (kind, error_type) = classify(o);
-        let labels = FunctionLabels {
-            function: function.to_owned(),
-        };
-        let m = &self.metrics;
-        m.invocations
-            .get_or_create(&OutcomeLabels {
-                function: function.to_owned(),
-                outcome: kind.as_str().to_owned(),
-            })
-            .inc();
-        if let Some(t) = &error_type {
-            m.errors
-                .get_or_create(&ErrorLabels {
-                    function: function.to_owned(),
-                    error_type: t.clone(),
-                })
-                .inc();
-        }
-        m.duration
-            .get_or_create(&labels)
-            .observe(o.duration_ms / 1000.0);
-        if let Some(init) = o.init_duration_ms {
-            m.cold_starts.get_or_create(&labels).inc();
-            m.init_duration
-                .get_or_create(&labels)
-                .observe(init / 1000.0);
-        }
-        tracing::info!(
-            outcome = kind.as_str(),
-            error_type = error_type.as_deref().unwrap_or(""),
-            duration_ms = (o.duration_ms * 100.0).round() / 100.0,
-            billed_ms = o.billed_duration_ms,
-            cold = o.init_duration_ms.is_some(),
-            "invocation finished"
-        );
-        let us = |ms: f64| (ms * 1000.0).round() as i64;
-        self.store(UsageRecord {
-            function: function.to_owned(),
-            version: o.executed_version.to_owned(),
-            request_id: o.request_id.clone(),
-            start_ms,
-            duration_us: us(o.duration_ms),
-            billed_ms: i64::try_from(o.billed_duration_ms).unwrap_or(i64::MAX),
-            memory_mb: i64::from(memory_mb),
-            max_memory_mb: i64::try_from(o.max_memory_mb).unwrap_or(i64::MAX),
-            init_us: o.init_duration_ms.map(us),
-            cold: o.init_duration_ms.is_some(),
-            outcome: kind,
-            error_type,
-        })
-        .await;
-    }
 }
 
 #[cfg(test)]

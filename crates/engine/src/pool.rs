@@ -60,7 +60,7 @@ struct Inner {
     live: Arc<Mutex<HashSet<u32>>>,
     idle_changed: Notify,
     /// Metrics and usage records.
-    observer: crate::metrics::Observer,
+    observer: crate::observer::Observer,
 }
 
 /// The execution engine. Cheap to clone.
@@ -129,7 +129,7 @@ impl Engine {
             }),
             live: Arc::default(),
             idle_changed: Notify::new(),
-            observer: crate::metrics::Observer {
+            observer: crate::observer::Observer {
                 metrics,
                 usage: std::sync::OnceLock::new(),
                 persist,

@@ -460,7 +460,10 @@ pub async fn check_rule_store(
             .await,
         Err(StoreError::NotFound(_))
     ));
-    assert_eq!(r.targets(&one).await.expect("targets"), std::slice::from_ref(&target));
+    assert_eq!(
+        r.targets(&one).await.expect("targets"),
+        std::slice::from_ref(&target)
+    );
     assert_eq!(
         r.delete_rule(&one).await.expect("delete"),
         RuleDeletion::HasTargets

@@ -33,9 +33,10 @@ pub use code::{CodeInfo, CodeStore};
 pub use events::{
     DeadLetter, EventInvokeConfig, EventQueue, NewEvent, QueueStats, QueuedEvent, Retry,
 };
+pub use log_sweep::Expired;
 pub use logs::{
-    EventPos, EventScan, Expired, LogGroupInfo, LogQuery, LogStreamInfo, StoredLogEvent,
-    StreamCursor, StreamOrder,
+    EventPos, EventScan, LogGroupInfo, LogQuery, LogStreamInfo, StoredLogEvent, StreamCursor,
+    StreamOrder,
 };
 pub use rules::{Rule, RuleDeletion, RuleStore, Target};
 pub use sqlite::SqliteStore;

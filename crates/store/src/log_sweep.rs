@@ -8,9 +8,25 @@
 //! Appends call [`keep_under`] in their own transaction, so a flood of output cannot outgrow the
 //! bound by much between sweeps.
 
-use crate::logs::{Expired, EVENT_OVERHEAD};
 use crate::{Result, SqliteStore};
 use rusqlite::{params, params_from_iter, Connection};
+
+/// CloudWatch counts 26 bytes of overhead per event.
+pub(crate) const EVENT_OVERHEAD: i64 = 26;
+
+/// What one pass of [`crate::LogQuery::expire_logs`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// Events older than their group's retention.
+    pub expired: u64,
+    /// Events dropped, oldest first, to bring the store under its size bound (by this pass, and
+    /// by appends since the last pass).
+    pub dropped: u64,
+    /// Stored bytes after the pass.
+    pub stored_bytes: u64,
+    /// Bytes of the database file in use (all tables) after the pass.
+    pub database_bytes: u64,
+}
 
 /// Most events one sweep transaction deletes: more than the log writer adds in one (4096), so a
 /// sweep catches up with a flood of output.

@@ -16,12 +16,10 @@
 //!
 //! Retention and the size bound ([`LogQuery::expire_logs`]) live in `log_sweep`.
 
+use crate::log_sweep::{Expired, EVENT_OVERHEAD};
 use crate::{Result, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
-
-/// CloudWatch counts 26 bytes of overhead per event.
-pub(crate) const EVENT_OVERHEAD: i64 = 26;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS log_groups (
@@ -175,20 +173,6 @@ pub enum StreamCursor {
     After(EventPos),
     /// The newest events before this position.
     Before(EventPos),
-}
-
-/// What one pass of [`LogQuery::expire_logs`] removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Expired {
-    /// Events older than their group's retention.
-    pub expired: u64,
-    /// Events dropped, oldest first, to bring the store under its size bound (by this pass, and
-    /// by appends since the last pass).
-    pub dropped: u64,
-    /// Stored bytes after the pass.
-    pub stored_bytes: u64,
-    /// Bytes of the database file in use (all tables) after the pass.
-    pub database_bytes: u64,
 }
 
 /// Queries over stored function logs.
