@@ -30,8 +30,7 @@ async fn collect(
     unreferenced_since: &mut HashMap<String, Instant>,
     grace: Duration,
 ) {
-    let code = state.code.clone();
-    let Ok(stored) = tokio::task::spawn_blocking(move || code.packages()).await else {
+    let Ok(stored) = state.code.packages().await else {
         return;
     };
     let stored: HashSet<String> = stored.into_iter().collect();
@@ -54,18 +53,11 @@ async fn collect(
     }
     for sha in doomed {
         unreferenced_since.remove(&sha);
-        let code = state.code.clone();
-        let removed = tokio::task::spawn_blocking({
-            let sha = sha.clone();
-            move || code.remove(&sha)
-        })
-        .await;
-        match removed {
-            Ok(Ok(())) => tracing::info!(sha256 = %sha, "deleted a code package no function uses"),
-            Ok(Err(e)) => {
+        match state.code.remove(&sha).await {
+            Ok(()) => tracing::info!(sha256 = %sha, "deleted a code package no function uses"),
+            Err(e) => {
                 tracing::warn!(sha256 = %sha, error = %e, "could not delete a code package")
             }
-            Err(_) => {}
         }
     }
 }

@@ -440,10 +440,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
             "Function already exist: {name}"
         )));
     }
-    let code_store = state.code.clone();
-    let info = tokio::task::spawn_blocking(move || code_store.put(&zip))
-        .await
-        .map_err(|e| ApiError::service(e.to_string()))??;
+    let info = state.code.put(zip).await?;
     f.code_sha256_hex = info.sha256_hex;
     f.code_size = info.size;
     state.store.create_function(&f).await?;
@@ -580,10 +577,7 @@ pub async fn update_code(
         f.architecture = check_architectures(Some(archs))?;
     }
     let zip = decode_zip(check_code_source(&input.code)?)?;
-    let code_store = state.code.clone();
-    let info = tokio::task::spawn_blocking(move || code_store.put(&zip))
-        .await
-        .map_err(|e| ApiError::service(e.to_string()))??;
+    let info = state.code.put(zip).await?;
     let expected = f.revision_id.clone();
     f.code_sha256_hex = info.sha256_hex;
     f.code_size = info.size;
@@ -775,10 +769,11 @@ pub async fn download_code(
         return Err(refused.into_response());
     }
     let sha = file.strip_suffix(".zip").unwrap_or(&file).to_owned();
-    let code = state.code.clone();
-    let bytes = tokio::task::spawn_blocking(move || code.read(&sha))
+    let bytes = state
+        .code
+        .read(&sha)
         .await
-        .map_err(|e| ApiError::service(e.to_string()).into_response())?
+        .map_err(|e| ApiError::from(e).into_response())?
         .ok_or_else(|| ApiError::not_found("No such code package").into_response())?;
     Ok(([("content-type", "application/zip")], bytes).into_response())
 }

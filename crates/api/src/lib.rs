@@ -48,14 +48,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use kumo_engine::Engine;
-use kumo_store::{CodeStore, FunctionStore, UrlStore};
+use kumo_store::{CodePackages, FunctionStore, UrlStore};
 use std::sync::Arc;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn FunctionStore>,
-    pub code: CodeStore,
+    pub code: Arc<dyn CodePackages>,
     pub engine: Engine,
     pub region: String,
     pub account_id: String,

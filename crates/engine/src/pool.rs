@@ -6,7 +6,7 @@ pub use crate::invocation::{Invocation, InvokeError, InvokeOutcome};
 use crate::logs::{keep_tail, now_ms, tail};
 use crate::runtime_api::{Pending, Phase, RuntimeReply};
 use axum::body::Bytes;
-use kumo_store::{CodeStore, LogEvent, LogStore};
+use kumo_store::{CodePackages, LogEvent, LogStore};
 use kumo_types::FunctionConfig;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ struct State {
 
 struct Inner {
     config: EngineConfig,
-    code: CodeStore,
+    code: Arc<dyn CodePackages>,
     state: Mutex<State>,
     /// Process groups of every live environment, killed at shutdown.
     live: Arc<Mutex<HashSet<u32>>>,
@@ -112,7 +112,7 @@ impl Engine {
     /// reserved concurrency as stored.
     pub fn new(
         config: EngineConfig,
-        code: CodeStore,
+        code: Arc<dyn CodePackages>,
         logs: Arc<dyn LogStore>,
         reserved_total: u64,
     ) -> Self {
@@ -391,7 +391,12 @@ impl Engine {
             Some(env) => env,
             None => {
                 let _starting = self.inner.observer.metrics.start_guard(f.name.as_str());
-                let task_dir = self.inner.code.task_dir(&f.code_sha256_hex);
+                let task_dir = self
+                    .inner
+                    .code
+                    .unpacked(&f.code_sha256_hex)
+                    .await
+                    .map_err(|e| InvokeError::Platform(format!("code package: {e}")))?;
                 let cfg = &self.inner.config;
                 let started = Env::start(
                     f,

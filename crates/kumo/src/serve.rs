@@ -4,7 +4,7 @@ use crate::config::Settings;
 use anyhow::{bail, Context, Result};
 use kumo_api::AppState;
 use kumo_engine::{Engine, EngineConfig, RuntimeCommands, SandboxConfig};
-use kumo_store::{CodeStore, FunctionStore, SqliteStore};
+use kumo_store::{CodePackages, CodeStore, FunctionStore, SqliteStore};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -95,7 +95,8 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     let auth = crate::auth::server_auth(&settings.auth, data_dir)?;
     let store = SqliteStore::open(&data_dir.join("kumo.db"))
         .with_context(|| format!("while opening the database in {}", data_dir.display()))?;
-    let code = CodeStore::open(data_dir).context("while opening the code store")?;
+    let code: Arc<dyn CodePackages> =
+        Arc::new(CodeStore::open(data_dir).context("while opening the code store")?);
     let runtime_dir = data_dir.join("runtime");
     let prepared = crate::runtimes::prepare(&settings, &runtime_dir, sandbox.is_some())?;
     let runtimes = prepared.names.clone();

@@ -8,9 +8,9 @@
 //! backend in another crate can call it from its own tests.
 
 use crate::{
-    DeadLetter, EventInvokeConfig, EventQueue, FunctionChange, FunctionStore, LogEvent, LogStore,
-    NewEvent, Outcome, Retry, Rule, RuleDeletion, RuleStore, StoreError, Target, UrlStore,
-    UsageFilter, UsageGroup, UsageRecord, UsageStore,
+    CodePackages, DeadLetter, EventInvokeConfig, EventQueue, FunctionChange, FunctionStore,
+    LogEvent, LogStore, NewEvent, Outcome, Retry, Rule, RuleDeletion, RuleStore, StoreError,
+    Target, UrlStore, UsageFilter, UsageGroup, UsageRecord, UsageStore,
 };
 use kumo_types::{FunctionConfig, FunctionName, FunctionUrlConfig, Runtime, UrlAuthType};
 use std::collections::BTreeMap;
@@ -675,4 +675,62 @@ pub async fn check_usage_store(u: &dyn UsageStore, prefix: &str) {
         (2, 1, 1, 1)
     );
     assert_eq!((s.billed_ms, s.mb_ms), (15, 15 * 128));
+}
+
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("zip entry");
+        zip.write_all(body.as_bytes()).expect("zip write");
+    }
+    zip.finish().expect("zip").into_inner()
+}
+
+/// [`CodePackages`]: content addressing, reading back, the unpacked tree, listing, removal, and
+/// refusing what is not a package.
+pub async fn check_code_packages(c: &dyn CodePackages, prefix: &str) {
+    let body = format!("print('{prefix}')\n");
+    let zip = zip_of(&[("app.py", &body), ("pkg/mod.py", "x = 1\n")]);
+    let info = c.put(zip.clone()).await.expect("put");
+    assert_eq!(info.size, zip.len() as u64);
+    assert_eq!(info.sha256_hex.len(), 64);
+    assert_eq!(
+        c.put(zip.clone()).await.expect("put again"),
+        info,
+        "same bytes, same package"
+    );
+    assert_eq!(c.read(&info.sha256_hex).await.expect("read"), Some(zip));
+    assert_eq!(c.read(&"0".repeat(64)).await.expect("read missing"), None);
+    let tree = c.unpacked(&info.sha256_hex).await.expect("unpacked");
+    assert_eq!(
+        std::fs::read_to_string(tree.join("app.py")).expect("app.py"),
+        body
+    );
+    assert!(tree.join("pkg/mod.py").is_file());
+    assert!(c
+        .packages()
+        .await
+        .expect("packages")
+        .contains(&info.sha256_hex));
+    assert!(matches!(
+        c.put(b"not a zip".to_vec()).await,
+        Err(StoreError::InvalidPackage(_))
+    ));
+    let slip = zip_of(&[("../evil", "x")]);
+    assert!(matches!(
+        c.put(slip).await,
+        Err(StoreError::InvalidPackage(_))
+    ));
+    c.remove(&info.sha256_hex).await.expect("remove");
+    assert_eq!(c.read(&info.sha256_hex).await.expect("read removed"), None);
+    assert!(!c
+        .packages()
+        .await
+        .expect("packages")
+        .contains(&info.sha256_hex));
+    c.remove(&info.sha256_hex)
+        .await
+        .expect("removing twice is not an error");
 }

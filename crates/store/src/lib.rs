@@ -1,8 +1,11 @@
 //! Persistence for Kumo: functions, code packages and function logs.
 //!
-//! The engine and the API see the store only through the traits [`FunctionStore`] and
-//! [`LogStore`] and the [`CodeStore`] on disk, so that a networked backend (NATS JetStream) can take
-//! the place of the embedded one. The embedded implementation keeps everything in one data
+//! The engine, the asynchronous side and the API see the store only through async traits that say
+//! nothing about SQL or files: [`FunctionStore`] (with compare-and-set on `RevisionId` and a change
+//! feed), [`CodePackages`], [`EventQueue`] (claims with leases), [`RuleStore`], [`UrlStore`],
+//! [`LogStore`]/[`LogQuery`] and [`UsageStore`], so that a networked backend (NATS JetStream) can
+//! take the place of the embedded one. [`conformance`] holds the checks every backend must pass.
+//! The embedded implementation ([`SqliteStore`] and [`CodeStore`]) keeps everything in one data
 //! directory:
 //!
 //! ```text
@@ -115,6 +118,23 @@ pub trait FunctionStore: Send + Sync + 'static {
     /// changes other nodes make). A receiver that falls behind gets `Lagged` and must re-read
     /// whatever it keeps.
     fn watch(&self) -> tokio::sync::broadcast::Receiver<FunctionChange>;
+}
+
+/// Deployment packages (zips), content-addressed by their SHA-256, and each one's unpacked tree
+/// on this node for environments to mount.
+#[async_trait]
+pub trait CodePackages: Send + Sync + 'static {
+    /// Checks and stores a zip (refusing bad or oversized ones with `InvalidPackage` /
+    /// `PackageTooLarge`); storing the same bytes again is a no-op.
+    async fn put(&self, zip: Vec<u8>) -> Result<CodeInfo>;
+    /// The stored zip, if there is one with that digest.
+    async fn read(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>>;
+    /// A local directory holding the package unpacked, read-only for environments.
+    async fn unpacked(&self, sha256_hex: &str) -> Result<std::path::PathBuf>;
+    /// Digests of every stored package.
+    async fn packages(&self) -> Result<Vec<String>>;
+    /// Deletes a package (its zip and its unpacked tree); a missing one is not an error.
+    async fn remove(&self, sha256_hex: &str) -> Result<()>;
 }
 
 /// One line of a function's log.

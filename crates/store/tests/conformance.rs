@@ -1,6 +1,6 @@
 //! The embedded SQLite store held to the backend conformance suite (`kumo_store::conformance`).
 
-use kumo_store::{conformance, SqliteStore};
+use kumo_store::{conformance, CodeStore, SqliteStore};
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -43,4 +43,11 @@ async fn sqlite_log_and_usage_stores() {
 async fn sqlite_passes_the_whole_suite_on_one_store() {
     let (_dir, s) = store();
     conformance::check_all(&s, "all").await;
+}
+
+#[tokio::test]
+async fn code_store_packages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let code = CodeStore::open(dir.path()).expect("open");
+    conformance::check_code_packages(&code, "c").await;
 }
