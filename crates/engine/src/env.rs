@@ -280,6 +280,30 @@ impl Env {
             .is_some_and(|iso| iso.sandbox.cgroups.oom_killed())
     }
 
+    /// Stops the environment's processes until [`Env::thaw`] (between invocations, so that
+    /// nothing in it runs while it is idle). Without a freezer it keeps running.
+    pub fn freeze(&self) {
+        if let Some(iso) = &self.isolation {
+            if let Err(e) = iso.sandbox.cgroups.freeze() {
+                tracing::warn!(env = %self.id, error = %e, "could not freeze an idle environment");
+            }
+        }
+    }
+
+    /// Lets a frozen environment run again; `false` if it cannot, and must not be used.
+    pub fn thaw(&self) -> bool {
+        match &self.isolation {
+            Some(iso) => match iso.sandbox.cgroups.thaw() {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(env = %self.id, error = %e, "could not thaw an environment");
+                    false
+                }
+            },
+            None => true,
+        }
+    }
+
     pub fn has_exited(&self) -> bool {
         self.exited.borrow().is_some()
     }

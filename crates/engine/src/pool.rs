@@ -307,7 +307,16 @@ impl Engine {
             found
         };
         drop(stale);
-        found
+        // Idle environments are frozen; the runtime goes on where it stopped (normally in its
+        // pending `/next`), before the invocation is handed over.
+        match found {
+            Some(env) if env.thaw() => Some(env),
+            Some(env) => {
+                drop(env);
+                self.take_idle(f)
+            }
+            None => None,
+        }
     }
 
     fn release(&self, env: Env) {
@@ -316,6 +325,8 @@ impl Engine {
         let function = env_function(&env);
         match st.pools.get_mut(&function) {
             Some(pool) if keep && pool.revision == env.revision && !env.has_exited() => {
+                // Nothing in an idle environment runs until its next invocation (Lambda's freeze).
+                env.freeze();
                 pool.idle.push(env)
             }
             _ => {

@@ -37,6 +37,8 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
             if removed > 0 {
                 tracing::info!(removed, "removed environments left by a previous run");
             }
+            kumo_sandbox::Cgroups::prepare_instance(&cgroups, &instance)
+                .context("while preparing the cgroups of this server")?;
             let outbound = if settings.outbound_network {
                 if !kumo_sandbox::outbound_available("slirp4netns") {
                     bail!("sandbox.network = \"outbound\" needs slirp4netns (apt-get install slirp4netns); set sandbox.network = \"none\" to give environments loopback only");
