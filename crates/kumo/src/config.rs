@@ -95,7 +95,8 @@ pub struct Settings {
     pub java_home: PathBuf,
     pub mono: PathBuf,
     pub runtime_build_dir: PathBuf,
-    pub sandbox_uid_base: u32,
+    /// `None`: claim a free range at start (see `uids`).
+    pub sandbox_uid_base: Option<u32>,
     pub sandbox_uid_count: u32,
     pub cpu_hard_limit: bool,
     pub prepared_networks: usize,
@@ -235,9 +236,7 @@ impl Settings {
                 .or(file.runtimes.mono)
                 .unwrap_or_else(|| PathBuf::from("/usr/bin/mono")),
             runtime_build_dir,
-            sandbox_uid_base: env_parse("KUMO_SANDBOX_UID_BASE")?
-                .or(file.sandbox.uid_base)
-                .unwrap_or(200_000),
+            sandbox_uid_base: env_parse("KUMO_SANDBOX_UID_BASE")?.or(file.sandbox.uid_base),
             sandbox_uid_count: env_parse("KUMO_SANDBOX_UID_COUNT")?
                 .or(file.sandbox.uid_count)
                 .unwrap_or(10_000),

@@ -9,6 +9,7 @@ mod observe;
 mod runtimes;
 mod serve;
 mod telemetry;
+mod uids;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

@@ -24,11 +24,15 @@ fn instance_name(data_dir: &Path) -> Result<String> {
 }
 
 /// Checks that environments can be isolated; refuses to go on without isolation unless the
-/// operator said so explicitly.
-fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxConfig>> {
+/// operator said so explicitly. The uid range returned with the config must be kept while the
+/// server runs (it holds this server's claim on it).
+fn sandbox_config(
+    settings: &Settings,
+    insecure: bool,
+) -> Result<(Option<SandboxConfig>, Option<crate::uids::UidRange>)> {
     if insecure {
         tracing::warn!("--insecure-no-sandbox: function code runs as bare processes with Kumo's own privileges");
-        return Ok(None);
+        return Ok((None, None));
     }
     match kumo_sandbox::probe() {
         Ok(cgroups) => {
@@ -47,10 +51,19 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
             } else {
                 None
             };
-            tracing::info!(?cgroups, outbound = outbound.is_some(), "environments are sandboxed");
-            Ok(Some(SandboxConfig {
+            let uids =
+                crate::uids::claim(settings.sandbox_uid_base, settings.sandbox_uid_count.max(1))
+                    .context("while choosing the uids of environments")?;
+            tracing::info!(
+                ?cgroups,
+                outbound = outbound.is_some(),
+                uid_base = uids.base,
+                uid_slot = ?uids.slot,
+                "environments are sandboxed"
+            );
+            let config = Some(SandboxConfig {
                 cgroups,
-                uid_base: settings.sandbox_uid_base,
+                uid_base: uids.base,
                 uid_count: settings.sandbox_uid_count,
                 cpu_hard_limit: settings.cpu_hard_limit,
                 instance,
@@ -59,7 +72,8 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
                     settings.prepared_networks,
                 ),
                 outbound,
-            }))
+            });
+            Ok((config, Some(uids)))
         }
         Err(missing) => bail!(
             "cannot isolate function environments on this machine:\n  - {}\nRun kumo serve as root on a kernel with namespaces, cgroups and seccomp, or pass --insecure-no-sandbox to run function code unisolated (trusted code only).",
@@ -69,7 +83,7 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
 }
 
 pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
-    let sandbox = sandbox_config(&settings, insecure_no_sandbox)?;
+    let (sandbox, _uids) = sandbox_config(&settings, insecure_no_sandbox)?;
     let instance = sandbox
         .as_ref()
         .map(|s| (s.cgroups.clone(), s.instance.clone()));
