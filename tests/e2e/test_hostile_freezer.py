@@ -210,6 +210,18 @@ def inside_file(pids, path):
     return None
 
 
+def loop_backing_files():
+    """The image files behind every attached loop device."""
+    out = set()
+    for dev in os.listdir("/sys/block"):
+        try:
+            with open(f"/sys/block/{dev}/loop/backing_file") as f:
+                out.add(f.read().strip())
+        except OSError:
+            continue
+    return out
+
+
 def stamps(text):
     return [float(line) for line in text.split()]
 
@@ -303,6 +315,9 @@ def test_server_stop_or_crash_leaves_no_frozen_environment(tmp_path, how):
         pids, _ = started_env(s, lam, name)
         wait_until(lambda: all(freezer_state(p) == "frozen" for p in alive(pids)), 10, what="frozen")
         dirs = env_cgroup_dirs(alive(pids)[0])
+        # The /tmp disks of this server (its environment's and those prepared ahead).
+        disks = {f for f in loop_backing_files() if s.data_dir in f}
+        assert disks
         if how == "stop":
             assert s.stop() == 0
         else:
@@ -315,6 +330,7 @@ def test_server_stop_or_crash_leaves_no_frozen_environment(tmp_path, how):
             s.start()
         wait_until(lambda: not alive(pids), 15, what="the frozen environment's processes to end")
         wait_until(lambda: not [d for d in dirs if os.path.isdir(d)], 15, what="its cgroups")
+        wait_until(lambda: not disks & loop_backing_files(), 15, what="its /tmp disks to go")
     finally:
         if s.proc is not None:
             s.stop()

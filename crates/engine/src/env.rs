@@ -59,6 +59,8 @@ pub struct SandboxConfig {
     pub outbound: Option<String>,
     /// Network namespaces prepared ahead (made with the same `outbound`).
     pub networks: Arc<crate::network::NetworkPool>,
+    /// Disk-backed `/tmp`s (prepared ahead); `None`: `/tmp` is a tmpfs counted as memory.
+    pub tmp_disks: Option<Arc<crate::tmpdisks::TmpDiskPool>>,
 }
 
 /// Where an environment finds things, as seen from inside it.
@@ -74,6 +76,8 @@ struct Isolation {
     sandbox: kumo_sandbox::Sandbox,
     _outbound: Option<kumo_sandbox::Outbound>,
     _netns: kumo_sandbox::NetNs,
+    /// Held until the environment is gone (its mount keeps the device; then it is detached).
+    _tmp: Option<kumo_sandbox::TmpDisk>,
 }
 
 static NEXT_UID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -134,9 +138,10 @@ impl Env {
                 let spec = sandbox_spec(&id, function, task_dir, &scratch, commands, cfg);
                 let cgroups = cfg.cgroups.clone();
                 let networks = Arc::clone(&cfg.networks);
+                let tmp_disks = cfg.tmp_disks.clone();
                 let scratch_dir = scratch.clone();
                 let prepared = tokio::task::spawn_blocking(move || {
-                    prepare_isolation(&spec, &scratch_dir, cgroups, &networks)
+                    prepare_isolation(spec, &scratch_dir, cgroups, &networks, tmp_disks.as_ref())
                 })
                 .await
                 .map_err(|e| StartError::Platform(e.to_string()))
@@ -348,10 +353,11 @@ impl Drop for Env {
 /// Creates the namespace (with the Runtime API listener inside), the outbound network and the
 /// cgroups of one environment. Blocking.
 fn prepare_isolation(
-    spec: &kumo_sandbox::Spec,
+    mut spec: kumo_sandbox::Spec,
     scratch: &Path,
     cgroups: kumo_sandbox::CgroupVersion,
     networks: &Arc<crate::network::NetworkPool>,
+    tmp_disks: Option<&Arc<crate::tmpdisks::TmpDiskPool>>,
 ) -> Result<(Isolation, Option<std::net::TcpListener>), kumo_sandbox::SandboxError> {
     let io = |what: &str| {
         let what = what.to_owned();
@@ -364,11 +370,17 @@ fn prepare_isolation(
     )
     .map_err(io("writing resolv.conf"))?;
     let t0 = std::time::Instant::now();
+    let tmp = tmp_disks
+        .map(|pool| pool.take(spec.limits.tmp_bytes))
+        .transpose()?;
+    spec.tmp_device = tmp.as_ref().map(|d| d.device().to_owned());
+    let t_tmp = t0.elapsed();
     let network = networks.take()?;
     let t1 = t0.elapsed();
-    let sandbox = kumo_sandbox::Sandbox::prepare(spec, Some(&network.netns), cgroups)?;
+    let sandbox = kumo_sandbox::Sandbox::prepare(&spec, Some(&network.netns), cgroups)?;
     tracing::debug!(
-        network_us = t1.as_micros() as u64,
+        tmp_us = t_tmp.as_micros() as u64,
+        network_us = (t1 - t_tmp).as_micros() as u64,
         cgroups_us = (t0.elapsed() - t1).as_micros() as u64,
         "sandbox prepared"
     );
@@ -376,6 +388,7 @@ fn prepare_isolation(
         sandbox,
         _outbound: network.outbound,
         _netns: network.netns,
+        _tmp: tmp,
     };
     Ok((isolation, network.listener))
 }
@@ -538,6 +551,7 @@ fn sandbox_spec(
         gid: uid,
         hostname: "kumo".into(),
         workdir: "/var/task".into(),
+        tmp_device: None,
     }
 }
 

@@ -26,9 +26,11 @@ mod network;
 mod persist;
 mod pool;
 mod runtime_api;
+mod tmpdisks;
 
 pub use network::NetworkPool;
 pub use pool::{
     DotnetRuntime, Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, JavaRuntime,
     RuntimeCommands, SandboxConfig,
 };
+pub use tmpdisks::TmpDiskPool;

@@ -174,8 +174,11 @@ impl Engine {
             },
         });
         if let Some(sandbox) = &inner.config.sandbox {
-            // The first cold starts find networks ready.
+            // The first cold starts find networks and /tmp disks ready.
             sandbox.networks.refill();
+            if let Some(disks) = &sandbox.tmp_disks {
+                disks.refill();
+            }
         }
         let weak = Arc::downgrade(&inner);
         let period = (inner.config.idle_timeout / 4)
@@ -362,6 +365,9 @@ impl Engine {
         self.inner.lock().shutting_down = true;
         if let Some(sandbox) = &self.inner.config.sandbox {
             sandbox.networks.close();
+            if let Some(disks) = &sandbox.tmp_disks {
+                disks.close();
+            }
         }
         let deadline = tokio::time::Instant::now() + grace;
         loop {

@@ -44,6 +44,9 @@ pub struct SandboxSection {
     pub prepared_networks: Option<usize>,
     /// `outbound` (default) or `none`.
     pub network: Option<String>,
+    /// `disk` (default): `/tmp` is a filesystem of its own on disk; `memory`: a tmpfs that
+    /// counts against the function's memory.
+    pub tmp: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +104,8 @@ pub struct Settings {
     pub cpu_hard_limit: bool,
     pub prepared_networks: usize,
     pub outbound_network: bool,
+    /// `/tmp` on disk (true) or in memory.
+    pub tmp_on_disk: bool,
     pub auth: crate::auth::AuthSettings,
     /// Log retention and size bound, prices, metrics access.
     pub telemetry: crate::telemetry::TelemetrySettings,
@@ -254,6 +259,13 @@ impl Settings {
                 Some("none") => false,
                 Some(other) => {
                     bail!("invalid sandbox.network {other:?} (expected \"outbound\" or \"none\")")
+                }
+            },
+            tmp_on_disk: match env_var("KUMO_SANDBOX_TMP").or(file.sandbox.tmp).as_deref() {
+                None | Some("disk") => true,
+                Some("memory") => false,
+                Some(other) => {
+                    bail!("invalid sandbox.tmp {other:?} (expected \"disk\" or \"memory\")")
                 }
             },
         })

@@ -51,12 +51,24 @@ fn sandbox_config(
             } else {
                 None
             };
+            let tmp_disks = if settings.tmp_on_disk {
+                if let Err(missing) = kumo_sandbox::tmpdisk_available() {
+                    bail!("sandbox.tmp = \"disk\" needs loop devices and mkfs.ext4: {missing}; set sandbox.tmp = \"memory\" to give environments a tmpfs /tmp (counted against their memory)");
+                }
+                Some(kumo_engine::TmpDiskPool::new(
+                    settings.data_dir.join("envs"),
+                    settings.prepared_networks,
+                ))
+            } else {
+                None
+            };
             let uids =
                 crate::uids::claim(settings.sandbox_uid_base, settings.sandbox_uid_count.max(1))
                     .context("while choosing the uids of environments")?;
             tracing::info!(
                 ?cgroups,
                 outbound = outbound.is_some(),
+                tmp_on_disk = tmp_disks.is_some(),
                 uid_base = uids.base,
                 uid_slot = ?uids.slot,
                 "environments are sandboxed"
@@ -72,6 +84,7 @@ fn sandbox_config(
                     settings.prepared_networks,
                 ),
                 outbound,
+                tmp_disks,
             });
             Ok((config, Some(uids)))
         }

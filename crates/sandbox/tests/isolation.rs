@@ -47,6 +47,7 @@ fn env(id: &str, memory_mb: u64, pids_max: u64) -> Env {
         gid: 61_234,
         hostname: "sandbox".into(),
         workdir: PathBuf::from("/var/task"),
+        tmp_device: None,
     };
     Env { _dir: dir, spec }
 }
