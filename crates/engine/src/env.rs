@@ -106,6 +106,8 @@ pub struct Env {
     scratch: PathBuf,
     live: Arc<Mutex<HashSet<u32>>>,
     isolation: Option<Isolation>,
+    /// Frozen by [`Env::freeze`] and not thawed since.
+    frozen: bool,
 }
 
 impl Env {
@@ -254,6 +256,7 @@ impl Env {
             scratch,
             live,
             isolation,
+            frozen: false,
         })
     }
 
@@ -287,19 +290,28 @@ impl Env {
 
     /// Stops the environment's processes until [`Env::thaw`] (between invocations, so that
     /// nothing in it runs while it is idle). Without a freezer it keeps running.
-    pub fn freeze(&self) {
+    pub fn freeze(&mut self) {
         if let Some(iso) = &self.isolation {
-            if let Err(e) = iso.sandbox.cgroups.freeze() {
-                tracing::warn!(env = %self.id, error = %e, "could not freeze an idle environment");
+            match iso.sandbox.cgroups.freeze() {
+                Ok(()) => self.frozen = true,
+                Err(e) => {
+                    tracing::warn!(env = %self.id, error = %e, "could not freeze an idle environment")
+                }
             }
         }
     }
 
     /// Lets a frozen environment run again; `false` if it cannot, and must not be used.
-    pub fn thaw(&self) -> bool {
+    pub fn thaw(&mut self) -> bool {
+        if !self.frozen {
+            return true;
+        }
         match &self.isolation {
             Some(iso) => match iso.sandbox.cgroups.thaw() {
-                Ok(()) => true,
+                Ok(()) => {
+                    self.frozen = false;
+                    true
+                }
                 Err(e) => {
                     tracing::warn!(env = %self.id, error = %e, "could not thaw an environment");
                     false

@@ -302,7 +302,7 @@ impl Cgroups {
             for entry in entries.flatten() {
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     remove_dir(&entry.path());
-                    removed += 1;
+                    removed += usize::from(entry.file_name() != FREEZER_ANCHOR);
                 }
             }
         }
