@@ -90,6 +90,12 @@ def handler(event, context):
                 raise RuntimeError("background processes did not start")
             time.sleep(0.01)
         return {"at": time.time()}
+    # Thawed with this invocation, the prober notices the gap and notes it: give it the time.
+    deadline = time.time() + 10
+    while not any(l.split()[0] in ("stopped", "took") for l in read("/tmp/next-attempts").splitlines()):
+        if time.time() > deadline:
+            break
+        time.sleep(0.01)
     return {
         "request_id": context.aws_request_id,
         "thread": read("/tmp/thread-ticks"),
