@@ -6,14 +6,14 @@ with ENOSPC, writing far more than `MemorySize` works, no other environment (nor
 host's disk) sees it, and its data is gone once the environment is.
 """
 
+import concurrent.futures
 import json
 import os
-import time
 
 from testutil import ROLE, KumoServer, environment_pids, lambda_client, make_zip, unique_name, wait_until
 
 APP = r"""
-import errno, os
+import errno, os, time
 
 def handler(event, context):
     action = event["action"]
@@ -34,6 +34,7 @@ def handler(event, context):
             os.remove("/tmp/fill")
         return {"written_mb": written, "error": error}
     if action == "look":
+        time.sleep(event.get("hold", 0))
         st = os.statvfs("/tmp")
         fstype = None
         with open("/proc/self/mountinfo") as f:
@@ -157,6 +158,20 @@ def test_tmp_is_private_and_gone_with_its_environment(server):
     lam.delete_function(FunctionName=a)
     wait_until(lambda: backing not in attached_backing_files(), 20,
                what="the deleted function's /tmp disk to be released")
+
+
+def test_many_environments_start_at_once_each_with_its_own_disk(server):
+    lam = lambda_client(server.url, pool=24)
+    name = create(lam)
+
+    def one(_):
+        resp, body = call(lam, name, {"action": "look", "hold": 1.0})
+        assert "FunctionError" not in resp, body
+        return body
+
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        bodies = list(pool.map(one, range(24)))
+    assert all(b["fstype"] == "ext4" and b["entries"] == [] for b in bodies), bodies
 
 
 def test_memory_tmp_is_still_available(tmp_path):

@@ -2,10 +2,10 @@
 //!
 //! Each sandboxed environment gets its own ext4 on a loop device as `/tmp` (see
 //! [`kumo_sandbox::TmpDisk`]): it does not count against the function's memory, and is capped at
-//! its `EphemeralStorage`. Making one costs tens of milliseconds (reserving the space, `mkfs`),
-//! so, like the network pool, this keeps a few of the default size (512 MB) ready for the next
-//! cold starts and makes new ones on a background thread as they are taken. Other sizes are made
-//! when needed. Every disk is used by one environment only, and never again.
+//! its `EphemeralStorage`. Making one costs a few milliseconds (copying a formatted template,
+//! reserving the space, attaching; the first of a size also runs `mkfs`, ~50 ms), so, like the
+//! network pool, this keeps a few of the default size (512 MB) ready for the next cold starts and
+//! makes new ones on a background thread as they are taken. Other sizes are made when needed. Every disk is used by one environment only, and never again.
 
 use kumo_sandbox::{SandboxError, TmpDisk};
 use std::path::PathBuf;
