@@ -59,6 +59,8 @@ pub struct SandboxConfig {
     pub outbound: Option<String>,
     /// Network namespaces prepared ahead (made with the same `outbound`).
     pub networks: Arc<crate::network::NetworkPool>,
+    /// Disk-backed `/tmp`s (prepared ahead); `None`: `/tmp` is a tmpfs counted as memory.
+    pub tmp_disks: Option<Arc<crate::tmpdisks::TmpDiskPool>>,
 }
 
 /// Where an environment finds things, as seen from inside it.
@@ -74,6 +76,8 @@ struct Isolation {
     sandbox: kumo_sandbox::Sandbox,
     _outbound: Option<kumo_sandbox::Outbound>,
     _netns: kumo_sandbox::NetNs,
+    /// Held until the environment is gone (its mount keeps the device; then it is detached).
+    _tmp: Option<kumo_sandbox::TmpDisk>,
 }
 
 static NEXT_UID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -102,6 +106,8 @@ pub struct Env {
     scratch: PathBuf,
     live: Arc<Mutex<HashSet<u32>>>,
     isolation: Option<Isolation>,
+    /// Frozen by [`Env::freeze`] and not thawed since.
+    frozen: bool,
 }
 
 impl Env {
@@ -138,9 +144,10 @@ impl Env {
                 let spec = sandbox_spec(&id, function, task_dir, &scratch, commands, cfg);
                 let cgroups = cfg.cgroups.clone();
                 let networks = Arc::clone(&cfg.networks);
+                let tmp_disks = cfg.tmp_disks.clone();
                 let scratch_dir = scratch.clone();
                 let prepared = tokio::task::spawn_blocking(move || {
-                    prepare_isolation(&spec, &scratch_dir, cgroups, &networks)
+                    prepare_isolation(spec, &scratch_dir, cgroups, &networks, tmp_disks.as_ref())
                 })
                 .await
                 .map_err(|e| StartError::Platform(e.to_string()))
@@ -255,6 +262,7 @@ impl Env {
             scratch,
             live,
             isolation,
+            frozen: false,
         })
     }
 
@@ -284,6 +292,39 @@ impl Env {
         self.isolation
             .as_ref()
             .is_some_and(|iso| iso.sandbox.cgroups.oom_killed())
+    }
+
+    /// Stops the environment's processes until [`Env::thaw`] (between invocations, so that
+    /// nothing in it runs while it is idle). Without a freezer it keeps running.
+    pub fn freeze(&mut self) {
+        if let Some(iso) = &self.isolation {
+            match iso.sandbox.cgroups.freeze() {
+                Ok(()) => self.frozen = true,
+                Err(e) => {
+                    tracing::warn!(env = %self.id, error = %e, "could not freeze an idle environment")
+                }
+            }
+        }
+    }
+
+    /// Lets a frozen environment run again; `false` if it cannot, and must not be used.
+    pub fn thaw(&mut self) -> bool {
+        if !self.frozen {
+            return true;
+        }
+        match &self.isolation {
+            Some(iso) => match iso.sandbox.cgroups.thaw() {
+                Ok(()) => {
+                    self.frozen = false;
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(env = %self.id, error = %e, "could not thaw an environment");
+                    false
+                }
+            },
+            None => true,
+        }
     }
 
     pub fn has_exited(&self) -> bool {
@@ -330,10 +371,11 @@ impl Drop for Env {
 /// Creates the namespace (with the Runtime API listener inside), the outbound network and the
 /// cgroups of one environment. Blocking.
 fn prepare_isolation(
-    spec: &kumo_sandbox::Spec,
+    mut spec: kumo_sandbox::Spec,
     scratch: &Path,
     cgroups: kumo_sandbox::CgroupVersion,
     networks: &Arc<crate::network::NetworkPool>,
+    tmp_disks: Option<&Arc<crate::tmpdisks::TmpDiskPool>>,
 ) -> Result<(Isolation, Option<std::net::TcpListener>), kumo_sandbox::SandboxError> {
     let io = |what: &str| {
         let what = what.to_owned();
@@ -346,11 +388,17 @@ fn prepare_isolation(
     )
     .map_err(io("writing resolv.conf"))?;
     let t0 = std::time::Instant::now();
+    let tmp = tmp_disks
+        .map(|pool| pool.take(spec.limits.tmp_bytes))
+        .transpose()?;
+    spec.tmp_device = tmp.as_ref().map(|d| d.device().to_owned());
+    let t_tmp = t0.elapsed();
     let network = networks.take()?;
     let t1 = t0.elapsed();
-    let sandbox = kumo_sandbox::Sandbox::prepare(spec, Some(&network.netns), cgroups)?;
+    let sandbox = kumo_sandbox::Sandbox::prepare(&spec, Some(&network.netns), cgroups)?;
     tracing::debug!(
-        network_us = t1.as_micros() as u64,
+        tmp_us = t_tmp.as_micros() as u64,
+        network_us = (t1 - t_tmp).as_micros() as u64,
         cgroups_us = (t0.elapsed() - t1).as_micros() as u64,
         "sandbox prepared"
     );
@@ -358,6 +406,7 @@ fn prepare_isolation(
         sandbox,
         _outbound: network.outbound,
         _netns: network.netns,
+        _tmp: tmp,
     };
     Ok((isolation, network.listener))
 }
@@ -520,6 +569,7 @@ fn sandbox_spec(
         gid: uid,
         hostname: "kumo".into(),
         workdir: "/var/task".into(),
+        tmp_device: None,
     }
 }
 

@@ -29,6 +29,7 @@ mod observer;
 mod persist;
 mod pool;
 mod runtime_api;
+mod tmpdisks;
 
 pub use logs::CaptureLimits;
 pub use network::{NetworkPool, OutboundConfig};
@@ -36,3 +37,4 @@ pub use pool::{
     DotnetRuntime, Engine, EngineConfig, Invocation, InvokeError, InvokeOutcome, JavaRuntime,
     RuntimeCommands, SandboxConfig,
 };
+pub use tmpdisks::TmpDiskPool;

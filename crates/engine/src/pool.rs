@@ -98,6 +98,9 @@ impl Inner {
     }
 }
 
+/// How long an environment stays unfrozen after its invocation (see [`Engine::freeze_soon`]).
+const FREEZE_DELAY: Duration = Duration::from_millis(5);
+
 /// How often a running invocation's output is passed on to the log store.
 const LIVE_LOGS: Duration = Duration::from_secs(1);
 
@@ -136,8 +139,11 @@ impl Engine {
             },
         });
         if let Some(sandbox) = &inner.config.sandbox {
-            // The first cold starts find networks ready.
+            // The first cold starts find networks and /tmp disks ready.
             sandbox.networks.refill();
+            if let Some(disks) = &sandbox.tmp_disks {
+                disks.refill();
+            }
         }
         let weak = Arc::downgrade(&inner);
         let period = (inner.config.idle_timeout / 4)
@@ -269,7 +275,14 @@ impl Engine {
             found
         };
         drop(stale);
-        found
+        // Idle environments are frozen; the runtime goes on where it stopped (normally in its
+        // pending `/next`), before the invocation is handed over.
+        let mut env = found?;
+        if env.thaw() {
+            return Some(env);
+        }
+        drop(env);
+        self.take_idle(f)
     }
 
     fn release(&self, env: Env) {
@@ -278,13 +291,34 @@ impl Engine {
         let function = env_function(&env);
         match st.pools.get_mut(&function) {
             Some(pool) if keep && pool.revision == env.revision && !env.has_exited() => {
-                pool.idle.push(env)
+                let id = env.id.clone();
+                pool.idle.push(env);
+                drop(st);
+                self.freeze_soon(function, id);
             }
             _ => {
                 drop(st);
                 drop(env);
             }
         }
+    }
+
+    /// Freezes an idle environment (Lambda's freeze: nothing in it runs until its next
+    /// invocation) once its runtime has had [`FREEZE_DELAY`] to get back into its `/next`, if it
+    /// is still idle then. Frozen earlier, the runtime would send its `/next` only after the thaw,
+    /// on the next invocation's clock; an environment taken again within the delay (a busy
+    /// function) is never frozen at all.
+    fn freeze_soon(&self, function: String, id: String) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            tokio::time::sleep(FREEZE_DELAY).await;
+            let Some(inner) = weak.upgrade() else { return };
+            let mut st = inner.lock();
+            let idle = st.pools.get_mut(&function).map(|p| &mut p.idle);
+            if let Some(env) = idle.and_then(|idle| idle.iter_mut().find(|e| e.id == id)) {
+                env.freeze();
+            }
+        });
     }
 
     fn reap(&self) {
@@ -313,6 +347,9 @@ impl Engine {
         self.inner.lock().shutting_down = true;
         if let Some(sandbox) = &self.inner.config.sandbox {
             sandbox.networks.close();
+            if let Some(disks) = &sandbox.tmp_disks {
+                disks.close();
+            }
         }
         let deadline = tokio::time::Instant::now() + grace;
         loop {

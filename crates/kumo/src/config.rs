@@ -49,6 +49,9 @@ pub struct SandboxSection {
     pub network: Option<String>,
     /// Private or host destinations environments may reach anyway: `"CIDR:PORT"` or `"CIDR"`.
     pub allow_outbound: Option<Vec<String>>,
+    /// `disk` (default): `/tmp` is a filesystem of its own on disk; `memory`: a tmpfs that
+    /// counts against the function's memory.
+    pub tmp: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,13 +104,16 @@ pub struct Settings {
     pub java_home: PathBuf,
     pub mono: PathBuf,
     pub runtime_build_dir: PathBuf,
-    pub sandbox_uid_base: u32,
+    /// `None`: claim a free range at start (see `uids`).
+    pub sandbox_uid_base: Option<u32>,
     pub sandbox_uid_count: u32,
     pub cpu_hard_limit: bool,
     pub prepared_networks: usize,
     pub outbound_network: bool,
     /// Destinations exempt from the outbound filter.
     pub allow_outbound: Vec<kumo_sandbox::AllowRule>,
+    /// `/tmp` on disk (true) or in memory.
+    pub tmp_on_disk: bool,
     pub auth: crate::auth::AuthSettings,
     /// Log retention and size bound, prices, metrics access.
     pub telemetry: crate::telemetry::TelemetrySettings,
@@ -263,9 +269,7 @@ impl Settings {
                 .or(file.runtimes.mono)
                 .unwrap_or_else(|| PathBuf::from("/usr/bin/mono")),
             runtime_build_dir,
-            sandbox_uid_base: env_parse("KUMO_SANDBOX_UID_BASE")?
-                .or(file.sandbox.uid_base)
-                .unwrap_or(200_000),
+            sandbox_uid_base: env_parse("KUMO_SANDBOX_UID_BASE")?.or(file.sandbox.uid_base),
             sandbox_uid_count: env_parse("KUMO_SANDBOX_UID_COUNT")?
                 .or(file.sandbox.uid_count)
                 .unwrap_or(10_000),
@@ -283,6 +287,13 @@ impl Settings {
                 Some("none") => false,
                 Some(other) => {
                     bail!("invalid sandbox.network {other:?} (expected \"outbound\" or \"none\")")
+                }
+            },
+            tmp_on_disk: match env_var("KUMO_SANDBOX_TMP").or(file.sandbox.tmp).as_deref() {
+                None | Some("disk") => true,
+                Some("memory") => false,
+                Some(other) => {
+                    bail!("invalid sandbox.tmp {other:?} (expected \"disk\" or \"memory\")")
                 }
             },
         })

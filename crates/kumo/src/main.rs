@@ -11,6 +11,7 @@ mod paths;
 mod runtimes;
 mod serve;
 mod telemetry;
+mod uids;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

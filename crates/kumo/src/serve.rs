@@ -47,11 +47,15 @@ fn outbound_config(settings: &Settings) -> Result<kumo_engine::OutboundConfig> {
 }
 
 /// Checks that environments can be isolated; refuses to go on without isolation unless the
-/// operator said so explicitly.
-fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxConfig>> {
+/// operator said so explicitly. The uid range returned with the config must be kept while the
+/// server runs (it holds this server's claim on it).
+fn sandbox_config(
+    settings: &Settings,
+    insecure: bool,
+) -> Result<(Option<SandboxConfig>, Option<crate::uids::UidRange>)> {
     if insecure {
         tracing::warn!("--insecure-no-sandbox: function code runs as bare processes with Kumo's own privileges");
-        return Ok(None);
+        return Ok((None, None));
     }
     match kumo_sandbox::probe() {
         Ok(cgroups) => {
@@ -60,21 +64,46 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
             if removed > 0 {
                 tracing::info!(removed, "removed environments left by a previous run");
             }
+            kumo_sandbox::Cgroups::prepare_instance(&cgroups, &instance)
+                .context("while preparing the cgroups of this server")?;
             let outbound = if settings.outbound_network {
                 Some(outbound_config(settings)?)
             } else {
                 None
             };
-            tracing::info!(?cgroups, outbound = outbound.is_some(), "environments are sandboxed");
-            Ok(Some(SandboxConfig {
+            let tmp_disks = if settings.tmp_on_disk {
+                if let Err(missing) = kumo_sandbox::tmpdisk_available() {
+                    bail!("sandbox.tmp = \"disk\" needs loop devices and mkfs.ext4: {missing}; set sandbox.tmp = \"memory\" to give environments a tmpfs /tmp (counted against their memory)");
+                }
+                Some(kumo_engine::TmpDiskPool::new(
+                    settings.data_dir.join("envs"),
+                    settings.prepared_networks,
+                ))
+            } else {
+                None
+            };
+            let uids =
+                crate::uids::claim(settings.sandbox_uid_base, settings.sandbox_uid_count.max(1))
+                    .context("while choosing the uids of environments")?;
+            tracing::info!(
+                ?cgroups,
+                outbound = outbound.is_some(),
+                tmp_on_disk = tmp_disks.is_some(),
+                uid_base = uids.base,
+                uid_slot = ?uids.slot,
+                "environments are sandboxed"
+            );
+            let config = Some(SandboxConfig {
                 cgroups,
-                uid_base: settings.sandbox_uid_base,
+                uid_base: uids.base,
                 uid_count: settings.sandbox_uid_count,
                 cpu_hard_limit: settings.cpu_hard_limit,
                 instance,
                 outbound: outbound.as_ref().map(|o| o.program.clone()),
                 networks: kumo_engine::NetworkPool::new(outbound, settings.prepared_networks),
-            }))
+                tmp_disks,
+            });
+            Ok((config, Some(uids)))
         }
         Err(missing) => bail!(
             "cannot isolate function environments on this machine:\n  - {}\nRun kumo serve as root on a kernel with namespaces, cgroups and seccomp, or pass --insecure-no-sandbox to run function code unisolated (trusted code only).",
@@ -88,7 +117,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     // First of all: the directory's cgroups, events and database may belong to a running server.
     let _lock = crate::datadir::DataDirLock::acquire(data_dir)?;
     crate::datadir::make_private(data_dir)?;
-    let sandbox = sandbox_config(&settings, insecure_no_sandbox)?;
+    let (sandbox, _uids) = sandbox_config(&settings, insecure_no_sandbox)?;
     let instance = sandbox
         .as_ref()
         .map(|s| (s.cgroups.clone(), s.instance.clone()));

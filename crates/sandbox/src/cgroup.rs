@@ -1,5 +1,9 @@
 //! cgroups for one environment: v2 where the unified hierarchy has the memory, pids and cpu
 //! controllers, else the v1 controllers under `/sys/fs/cgroup/<controller>`.
+//!
+//! An idle environment is frozen between invocations, as Lambda does: v2's `cgroup.freeze`, or
+//! v1's `freezer` controller when it is mounted. Killing a frozen environment thaws it after the
+//! `SIGKILL` (a frozen v1 task only acts on the signal once thawed).
 
 use crate::{io_err, Limits, Result};
 use std::fs;
@@ -9,6 +13,11 @@ use std::time::{Duration, Instant};
 const V1_ROOT: &str = "/sys/fs/cgroup";
 const V2_ROOTS: &[&str] = &["/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
 const GROUP: &str = "kumo";
+/// The v1 controllers every environment joins; `freezer` is added when it is mounted.
+const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu"];
+const V1_FREEZER: &str = "freezer";
+/// An empty v1 freezer cgroup kept frozen (see [`Cgroups::prepare_instance`]).
+const FREEZER_ANCHOR: &str = "freezer-anchor";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CgroupVersion {
@@ -27,8 +36,9 @@ pub fn detect() -> Result<CgroupVersion, String> {
             return Ok(CgroupVersion::V2(PathBuf::from(root)));
         }
     }
-    let missing: Vec<&str> = ["memory", "pids", "cpu"]
-        .into_iter()
+    let missing: Vec<&str> = V1_CONTROLLERS
+        .iter()
+        .copied()
         .filter(|c| !Path::new(V1_ROOT).join(c).join("tasks").exists())
         .collect();
     if missing.is_empty() {
@@ -53,13 +63,23 @@ pub struct Cgroups {
     dirs: Vec<PathBuf>,
     /// The peak-memory file, opened once: it is read and reset on every invocation.
     peak: std::sync::OnceLock<Option<fs::File>>,
+    /// The freeze control (`freezer.state` or `cgroup.freeze`), opened once: it is written
+    /// before and after every invocation.
+    freeze: std::sync::OnceLock<Option<fs::File>>,
+}
+
+/// Whether v1's freezer controller is mounted.
+fn v1_freezer() -> bool {
+    Path::new(V1_ROOT).join(V1_FREEZER).join("tasks").exists()
 }
 
 impl Cgroups {
     fn parents(version: &CgroupVersion) -> Vec<PathBuf> {
         match version {
-            CgroupVersion::V1 => ["memory", "pids", "cpu"]
+            CgroupVersion::V1 => V1_CONTROLLERS
                 .iter()
+                .copied()
+                .chain(v1_freezer().then_some(V1_FREEZER))
                 .map(|c| Path::new(V1_ROOT).join(c).join(GROUP))
                 .collect(),
             CgroupVersion::V2(root) => vec![root.join(GROUP)],
@@ -93,6 +113,7 @@ impl Cgroups {
             version,
             dirs,
             peak: std::sync::OnceLock::new(),
+            freeze: std::sync::OnceLock::new(),
         };
         for dir in &cg.dirs {
             fs::create_dir(dir).map_err(io_err(format!("creating {}", dir.display())))?;
@@ -196,15 +217,64 @@ impl Cgroups {
             .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
     }
 
-    /// Kills every process in the environment's cgroups.
+    /// Whether this environment can be frozen (v2, or v1 with the freezer controller).
+    pub fn can_freeze(&self) -> bool {
+        self.freeze_file().is_some()
+    }
+
+    /// Stops every process of the environment where it stands until [`Cgroups::thaw`]. The
+    /// kernel completes the freeze asynchronously; this returns at once.
+    pub fn freeze(&self) -> Result<()> {
+        self.write_freeze(true)
+    }
+
+    /// Lets the processes of a frozen environment run again.
+    pub fn thaw(&self) -> Result<()> {
+        self.write_freeze(false)
+    }
+
+    fn write_freeze(&self, frozen: bool) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(f) = self.freeze_file() else {
+            return Ok(());
+        };
+        let value = match (&self.version, frozen) {
+            (CgroupVersion::V1, true) => "FROZEN",
+            (CgroupVersion::V1, false) => "THAWED",
+            (CgroupVersion::V2(_), true) => "1",
+            (CgroupVersion::V2(_), false) => "0",
+        };
+        f.write_at(value.as_bytes(), 0)
+            .map(drop)
+            .map_err(io_err(format!(
+                "writing {value:?} to the freezer of {}",
+                self.dirs[0].display()
+            )))
+    }
+
+    fn freeze_file(&self) -> Option<&fs::File> {
+        self.freeze
+            .get_or_init(|| {
+                let path = self.dirs.iter().find_map(|d| freeze_control(d))?;
+                fs::OpenOptions::new().write(true).open(path).ok()
+            })
+            .as_ref()
+    }
+
+    /// Kills every process in the environment's cgroups (thawing them, so that frozen
+    /// processes act on the signal).
     pub fn kill_all(&self) {
         for dir in &self.dirs {
             kill_procs(dir);
+        }
+        for dir in &self.dirs {
+            thaw_dir(dir);
         }
     }
 
     /// Kills what is left and removes the directories (waits up to 2 s for the processes to go).
     pub fn remove(&self) {
+        self.kill_all();
         for dir in &self.dirs {
             remove_dir(dir);
         }
@@ -213,6 +283,17 @@ impl Cgroups {
     /// Removes the cgroups a previous run of the same server instance left behind (after a
     /// crash), killing their processes. Other instances' environments are left alone.
     pub fn clean_leftovers(version: &CgroupVersion, instance: &str) -> usize {
+        // Frozen leftovers first get the signal and a thaw, in every hierarchy, so that the
+        // memory and pids directories empty out before their removal is tried.
+        for parent in Self::parents(version) {
+            let Ok(entries) = fs::read_dir(parent.join(instance)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                kill_procs(&entry.path());
+                thaw_dir(&entry.path());
+            }
+        }
         let mut removed = 0;
         for parent in Self::parents(version) {
             let Ok(entries) = fs::read_dir(parent.join(instance)) else {
@@ -221,11 +302,28 @@ impl Cgroups {
             for entry in entries.flatten() {
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     remove_dir(&entry.path());
-                    removed += 1;
+                    removed += usize::from(entry.file_name() != FREEZER_ANCHOR);
                 }
             }
         }
         removed
+    }
+
+    /// Prepares a server instance's cgroups at start. With v1's freezer this leaves one empty
+    /// cgroup frozen for the server's lifetime: the kernel turns its freezer machinery on and off
+    /// (patching code on every CPU) whenever the number of frozen cgroups goes between zero and
+    /// one, which made each freeze and thaw cost ~100 µs instead of ~5 µs.
+    pub fn prepare_instance(version: &CgroupVersion, instance: &str) -> Result<()> {
+        if *version != CgroupVersion::V1 || !v1_freezer() {
+            return Ok(());
+        }
+        let anchor = Path::new(V1_ROOT)
+            .join(V1_FREEZER)
+            .join(GROUP)
+            .join(instance)
+            .join(FREEZER_ANCHOR);
+        fs::create_dir_all(&anchor).map_err(io_err(format!("creating {}", anchor.display())))?;
+        write(&anchor.join("freezer.state"), "FROZEN")
     }
 
     /// Removes everything of a server instance, its own directory included (at shutdown).
@@ -257,10 +355,31 @@ fn kill_procs(dir: &Path) {
     }
 }
 
+/// The file that freezes the cgroup at `dir`, if it has one (v1 `freezer.state` outside the
+/// root, v2 `cgroup.freeze`).
+fn freeze_control(dir: &Path) -> Option<PathBuf> {
+    ["freezer.state", "cgroup.freeze"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+}
+
+fn thaw_dir(dir: &Path) {
+    if let Some(path) = freeze_control(dir) {
+        let value = if path.ends_with("freezer.state") {
+            "THAWED"
+        } else {
+            "0"
+        };
+        let _ = fs::write(path, value);
+    }
+}
+
 fn remove_dir(dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         kill_procs(dir);
+        thaw_dir(dir);
         match fs::remove_dir(dir) {
             Ok(()) => return,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,

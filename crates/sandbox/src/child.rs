@@ -35,6 +35,8 @@ pub(crate) struct Plan {
     binds: Vec<BindPlan>,
     tmp: CString,
     tmp_opts: CString,
+    tmp_device: Option<CString>,
+    tmp_lost_found: CString,
     dev: CString,
     proc_: CString,
     symlinks: Vec<(CString, CString)>,
@@ -141,6 +143,8 @@ impl Plan {
                 spec.gid
             ))
             .unwrap_or_default(),
+            tmp_device: spec.tmp_device.as_deref().map(c).transpose()?,
+            tmp_lost_found: c(&inside(root, Path::new("/tmp/lost+found")))?,
             dev: c(&dev_root)?,
             proc_: c(&inside(root, Path::new("/proc")))?,
             symlinks,
@@ -257,13 +261,30 @@ impl Plan {
                 ))?;
             }
         }
-        check(libc::mount(
-            c"tmpfs".as_ptr(),
-            self.tmp.as_ptr(),
-            c"tmpfs".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            self.tmp_opts.as_ptr().cast(),
-        ))?;
+        match &self.tmp_device {
+            Some(device) => {
+                // The environment's own ext4 (see tmpdisk.rs), owned by its user like the tmpfs.
+                check(libc::mount(
+                    device.as_ptr(),
+                    self.tmp.as_ptr(),
+                    c"ext4".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    c"noinit_itable".as_ptr().cast(),
+                ))?;
+                libc::rmdir(self.tmp_lost_found.as_ptr());
+                check(libc::chown(self.tmp.as_ptr(), self.uid, self.gid))?;
+                check(libc::chmod(self.tmp.as_ptr(), 0o1777))?;
+            }
+            None => {
+                check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    self.tmp.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    self.tmp_opts.as_ptr().cast(),
+                ))?;
+            }
+        }
         check(libc::mount(
             c"proc".as_ptr(),
             self.proc_.as_ptr(),

@@ -10,8 +10,9 @@
 //!    PID 1 of its own PID namespace (the intermediate process only waits and passes the exit
 //!    status on);
 //! 4. builds a new root on a tmpfs: read-only binds of the host's system directories and of the
-//!    environment's code, a size-capped `/tmp`, a minimal `/dev`, its own `/proc`, then
-//!    `pivot_root` and detaches the host's tree;
+//!    environment's code, a size-capped `/tmp` (its own ext4 on a loop device, [`TmpDisk`], or
+//!    a tmpfs), a minimal `/dev`, its own `/proc`, then `pivot_root` and detaches the host's
+//!    tree;
 //! 5. sets resource limits, `no_new_privs`, drops every capability, switches to an unprivileged
 //!    uid/gid and loads a seccomp filter that refuses mount, ptrace, module loading, kexec, bpf,
 //!    keyctl, namespace changes and similar calls.
@@ -27,6 +28,7 @@ mod firewall;
 mod netns;
 mod outbound;
 mod seccomp;
+mod tmpdisk;
 
 pub use cgroup::{CgroupVersion, Cgroups};
 pub use firewall::{
@@ -34,6 +36,7 @@ pub use firewall::{
 };
 pub use netns::NetNs;
 pub use outbound::{available as outbound_available, Outbound, DNS_SERVER};
+pub use tmpdisk::{available as tmpdisk_available, TmpDisk};
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -72,7 +75,7 @@ pub struct Limits {
     pub cpu_quota_us: Option<u64>,
     pub pids_max: u64,
     pub nofile: u64,
-    /// Size of the writable `/tmp`.
+    /// Size of the writable `/tmp` (when it is a tmpfs; a [`TmpDisk`] has its own size).
     pub tmp_bytes: u64,
 }
 
@@ -99,6 +102,9 @@ pub struct Spec {
     pub hostname: String,
     /// Working directory inside the sandbox.
     pub workdir: PathBuf,
+    /// The formatted block device mounted at `/tmp` (a [`TmpDisk`]); `None`: a tmpfs of
+    /// `limits.tmp_bytes`, which counts against the memory limit.
+    pub tmp_device: Option<PathBuf>,
 }
 
 /// Host system directories a language runtime needs, read-only. Paths that do not exist on this

@@ -47,6 +47,7 @@ fn env(id: &str, memory_mb: u64, pids_max: u64) -> Env {
         gid: 61_234,
         hostname: "sandbox".into(),
         workdir: PathBuf::from("/var/task"),
+        tmp_device: None,
     };
     Env { _dir: dir, spec }
 }
@@ -317,4 +318,88 @@ fn function_cannot_remove_the_outbound_filter() {
         run_filtered("filter-flush", &[], &script),
         "denied\nrefused"
     );
+
+#[test]
+fn tmp_disk_is_the_environments_own_capped_ext4() {
+    let mut e = env("tmpdisk", 32, 64);
+    let images = tempfile::tempdir().expect("image dir");
+    let disk = kumo_sandbox::TmpDisk::create(images.path(), 48 * 1024 * 1024).expect("tmp disk");
+    // The image has no name left on the host: only the device holds it.
+    assert_eq!(std::fs::read_dir(images.path()).expect("list").count(), 0);
+    e.spec.tmp_device = Some(disk.device().to_owned());
+    // 40 MB through a 32 MB memory limit: disk, not memory; then past the 48 MB cap.
+    let (out, sb) = run(
+        &e,
+        "stat -f -c %T /tmp; stat -c '%u %a' /tmp; ls -A /tmp; \
+         dd if=/dev/zero of=/tmp/a bs=1M count=40 2>/dev/null && sync && rm /tmp/a && echo wrote; \
+         dd if=/dev/zero of=/tmp/b bs=1M count=49 2>/dev/null || echo tmp-full",
+    );
+    assert_eq!(stdout(&out), "ext2/ext3\n61234 1777\nwrote\ntmp-full");
+    assert!(!sb.cgroups.oom_killed());
+}
+
+#[test]
+fn frozen_environment_makes_no_progress_and_dies_when_killed() {
+    let e = env("freeze", 64, 64);
+    let version = probe().expect("sandbox support");
+    let netns = NetNs::new().expect("netns");
+    let sandbox = Sandbox::prepare(&e.spec, Some(&netns), version).expect("prepare");
+    if !sandbox.cgroups.can_freeze() {
+        eprintln!("no cgroup freezer on this machine; skipped");
+        return;
+    }
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; done"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    sandbox.configure(&mut cmd);
+    let mut child = cmd.spawn().expect("spawn");
+    let inner = wait_for(|| {
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+    });
+    let counter = || {
+        std::fs::read_to_string(format!("/proc/{inner}/root/tmp/n"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    wait_for(counter);
+    sandbox.cgroups.freeze().expect("freeze");
+    // The freeze completes asynchronously: wait until the counter stands still.
+    let frozen_at = wait_for(|| {
+        let a = counter()?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (counter()? == a).then_some(a)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(counter(), Some(frozen_at), "a frozen environment ran");
+    sandbox.cgroups.thaw().expect("thaw");
+    wait_for(|| counter().filter(|n| *n > frozen_at));
+    sandbox.cgroups.freeze().expect("freeze again");
+    sandbox.cgroups.kill_all();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a killed frozen environment did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Polls `f` for up to 10 s.
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
