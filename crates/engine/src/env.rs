@@ -113,6 +113,7 @@ impl Env {
         region: &str,
         live: Arc<Mutex<HashSet<u32>>>,
         sandbox: Option<&SandboxConfig>,
+        idle_timeout: std::time::Duration,
     ) -> Result<Self, StartError> {
         let started = Instant::now();
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -164,7 +165,7 @@ impl Env {
                 (None, None, layout)
             }
         };
-        let api = RuntimeApi::start(listener)
+        let api = RuntimeApi::start(listener, idle_timeout)
             .await
             .map_err(platform)
             .map_err(cleanup)?;
@@ -212,6 +213,14 @@ impl Env {
         })?;
         drop(cmd);
         let pid = child.id();
+        if let (Some(pid), Some(procs)) = (
+            pid,
+            isolation
+                .as_ref()
+                .and_then(|iso| iso.sandbox.cgroups.procs_file()),
+        ) {
+            api.guard(pid, procs);
+        }
         if let Some(pid) = pid {
             live.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -23,6 +23,7 @@ mod env;
 mod logs;
 pub mod metrics;
 mod network;
+mod peer;
 mod persist;
 mod pool;
 mod runtime_api;

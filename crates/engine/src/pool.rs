@@ -439,6 +439,7 @@ impl Engine {
                     &cfg.region,
                     Arc::clone(&self.inner.live),
                     cfg.sandbox.as_ref(),
+                    cfg.idle_timeout,
                 )
                 .await;
                 let env = match started {

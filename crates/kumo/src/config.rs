@@ -53,6 +53,12 @@ pub struct ServerSection {
     pub data_dir: Option<PathBuf>,
     pub region: Option<String>,
     pub account_id: Option<String>,
+    /// Open HTTP connections at most; at the cap the longest-idle one is closed for a new one.
+    pub max_connections: Option<usize>,
+    /// A connection must send a complete request head within this.
+    pub header_read_timeout_secs: Option<u64>,
+    /// A kept-alive connection with no request in progress is closed after this.
+    pub keep_alive_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +111,8 @@ pub struct Settings {
     pub telemetry: crate::telemetry::TelemetrySettings,
     /// Timing of asynchronous retries and schedules.
     pub events: kumo_api::dispatch::AsyncSettings,
+    /// Connection cap and timeouts of the HTTP API.
+    pub http: kumo_http::Limits,
 }
 
 fn env_var(key: &str) -> Option<String> {
@@ -179,7 +187,30 @@ impl Settings {
                 env_parse(key)?.or(file).unwrap_or(default),
             ))
         };
+        let max_connections = env_parse("KUMO_SERVER_MAX_CONNECTIONS")?
+            .or(file.server.max_connections)
+            .unwrap_or(4096);
+        if max_connections == 0 {
+            bail!("server.max_connections must be at least 1");
+        }
+        let http = kumo_http::Limits {
+            max_connections,
+            header_read_timeout: secs(
+                "KUMO_SERVER_HEADER_READ_TIMEOUT_SECS",
+                file.server.header_read_timeout_secs,
+                10,
+            )?,
+            idle_timeout: secs(
+                "KUMO_SERVER_KEEP_ALIVE_TIMEOUT_SECS",
+                file.server.keep_alive_timeout_secs,
+                60,
+            )?,
+        };
+        if http.header_read_timeout.is_zero() || http.idle_timeout.is_zero() {
+            bail!("server.header_read_timeout_secs and server.keep_alive_timeout_secs must be at least 1");
+        }
         Ok(Self {
+            http,
             auth: crate::auth::AuthSettings::load(file.auth)?,
             telemetry: crate::telemetry::TelemetrySettings::load(
                 file.logs,

@@ -67,6 +67,7 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
 }
 
 pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
+    raise_open_files_limit();
     let sandbox = sandbox_config(&settings, insecure_no_sandbox)?;
     let instance = sandbox
         .as_ref()
@@ -157,14 +158,15 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    // Connection cap, header-read and keep-alive timeouts: idle or slow clients cannot hold the
+    // server's file descriptors (requests in progress are never cut).
+    let server = kumo_http::serve(listener, app, settings.http, {
         let mut rx = stop_rx.clone();
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(server);
     shutdown_signal().await?;
     tracing::info!("shutting down: finishing running invocations");
     let _ = stop_tx.send(true);
@@ -181,13 +183,36 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         .ok();
     }
     match drained {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => bail!("server error: {e}"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => bail!("server task failed: {e}"),
         Err(_) => tracing::warn!("grace period over; open requests were cut"),
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises this process's soft limit of open files to its hard limit: every connection, every
+/// environment's Runtime API listener, log pipe and namespace handle is a descriptor, and the
+/// usual soft limit (1024) is far below what a busy server holds. Sandboxed environments set
+/// their own limit.
+#[allow(unsafe_code)]
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the rlimit struct we pass.
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        soft < limit.rlim_max && libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+    };
+    if raised {
+        tracing::debug!(open_files = limit.rlim_max, "raised the open files limit");
+    }
 }
 
 async fn shutdown_signal() -> Result<()> {
