@@ -105,6 +105,9 @@ pub struct Env {
 }
 
 impl Env {
+    /// `idle_timeout`: how long the environment may stay idle (its Runtime API keeps an idle
+    /// connection open longer than that).
+    #[allow(clippy::too_many_arguments)] // each is one input of the environment; a struct would only rename them
     pub async fn start(
         function: &FunctionConfig,
         task_dir: &Path,
