@@ -14,11 +14,14 @@
 //!
 //! The rule, checked once per connection (the verdict is kept for its later requests):
 //!
-//! - a **leftover** is a process created during an invocation (absent when the invocation was
-//!   handed to the runtime) and still alive when the invocation ended;
+//! - a **leftover** is a process still alive when an invocation ended that was not alive when
+//!   the one before it ended (for the first invocation: when it was handed over), i.e. started
+//!   by the invocation (or between the two) and left running. One read of the environment's
+//!   `cgroup.procs` per invocation, when the runtime answers;
 //! - `/next` is refused to a leftover and to every descendant of one;
-//! - while an invocation runs, `/next` is refused to processes created during it (a process the
-//!   handler starts cannot queue itself for the next invocation before this one ends);
+//! - while an invocation runs, `/next` is refused to processes that were not alive when the one
+//!   before it ended (a process the handler starts cannot queue itself for the next invocation
+//!   before this one ends);
 //! - everything else is the runtime: the first process, whatever it `exec`s into, the
 //!   interpreter a shell bootstrap starts without `exec`, and the short-lived `curl` a shell
 //!   runtime starts for each `/next` after replying.
@@ -54,8 +57,10 @@ pub(crate) struct Guard {
 
 #[derive(Default)]
 struct State {
-    /// The processes that existed when the running invocation was handed over.
-    running: Option<HashSet<u32>>,
+    /// The processes alive when the last invocation ended (or the first was handed over).
+    settled: Option<HashSet<u32>>,
+    /// An invocation is with the runtime.
+    running: bool,
     leftovers: HashSet<u32>,
 }
 
@@ -74,27 +79,32 @@ impl Guard {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// An invocation was handed to the runtime.
+    /// An invocation was handed to the runtime. Reads nothing but for the first invocation.
     pub(crate) fn invocation_started(&self) {
-        let now = read_pids(&self.procs);
-        self.state().running = Some(now);
+        let mut state = self.state();
+        if state.settled.is_none() {
+            state.settled = Some(read_pids(&self.procs));
+        }
+        state.running = true;
     }
 
-    /// The runtime answered the running invocation: what the invocation started and left
-    /// running becomes a leftover.
+    /// The runtime answered the running invocation: what it left running becomes a leftover.
     pub(crate) fn invocation_ended(&self) {
         let now = read_pids(&self.procs);
         let mut state = self.state();
-        let Some(started) = state.running.take() else {
+        if !std::mem::take(&mut state.running) {
             return;
-        };
+        }
+        let before = state.settled.take().unwrap_or_default();
         // Leftovers that ended are forgotten (their pids may be used again).
         state.leftovers.retain(|pid| now.contains(pid));
-        state.leftovers.extend(
-            now.difference(&started)
-                .copied()
-                .filter(|p| *p != self.leader),
-        );
+        let new: Vec<u32> = now
+            .difference(&before)
+            .copied()
+            .filter(|p| *p != self.leader)
+            .collect();
+        state.leftovers.extend(new);
+        state.settled = Some(now);
     }
 
     /// Whether the process at the other end of the connection `remote` -> `local` may take
@@ -106,7 +116,10 @@ impl Guard {
         };
         let (leftovers, running) = {
             let state = self.state();
-            (state.leftovers.clone(), state.running.clone())
+            let running = state
+                .running
+                .then(|| state.settled.clone().unwrap_or_default());
+            (state.leftovers.clone(), running)
         };
         let allowed = |pid: u32| {
             !leftovers.contains(&pid) && running.as_ref().is_none_or(|r| r.contains(&pid))
@@ -283,10 +296,18 @@ mod tests {
         std::fs::write(&procs, "10\n11\n12\n13\n").expect("write");
         guard.invocation_ended();
         assert_eq!(guard.state().leftovers, HashSet::from([12, 13]));
-        // 12 ended: forgotten; 13 is still a leftover after the next invocation.
+        // 12 ended: forgotten; 13 is still a leftover after the next invocation, and 14, started
+        // by it, is one too.
         guard.invocation_started();
-        std::fs::write(&procs, "10\n11\n13\n").expect("write");
+        std::fs::write(&procs, "10\n11\n13\n14\n").expect("write");
         guard.invocation_ended();
-        assert_eq!(guard.state().leftovers, HashSet::from([13]));
+        assert_eq!(guard.state().leftovers, HashSet::from([13, 14]));
+        // A process started between invocations and gone by the end of the next one (a shell
+        // runtime's curl for /next) never becomes one.
+        std::fs::write(&procs, "10\n11\n13\n14\n15\n").expect("write");
+        guard.invocation_started();
+        std::fs::write(&procs, "10\n11\n13\n14\n").expect("write");
+        guard.invocation_ended();
+        assert_eq!(guard.state().leftovers, HashSet::from([13, 14]));
     }
 }

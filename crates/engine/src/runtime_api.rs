@@ -267,14 +267,7 @@ fn take_current(shared: &Shared, id: &str) -> Result<oneshot::Sender<RuntimeRepl
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     match current.take() {
-        Some((cur, reply)) if cur == id => {
-            // Whatever the invocation started and left running is a leftover from now on; this
-            // runs before the runtime gets its answer, so before it can start anything new.
-            if let Some(guard) = shared.guard.get() {
-                guard.invocation_ended();
-            }
-            Ok(reply)
-        }
+        Some((cur, reply)) if cur == id => Ok(reply),
         other => {
             *current = other;
             Err(api_error(
@@ -283,6 +276,17 @@ fn take_current(shared: &Shared, id: &str) -> Result<oneshot::Sender<RuntimeRepl
                 "Invalid request ID",
             ))
         }
+    }
+}
+
+/// The runtime answered the current invocation (and the engine has the answer): what the
+/// invocation started and left running is a leftover from now on. Runs before the runtime gets
+/// its `202`, so before it can start anything for the next `/next`; after a yield, so the engine
+/// answers the client first.
+async fn invocation_ended(shared: &Shared) {
+    if let Some(guard) = shared.guard.get() {
+        tokio::task::yield_now().await;
+        guard.invocation_ended();
     }
 }
 
@@ -323,6 +327,7 @@ async fn response(
     match read_limited(body).await {
         Ok(bytes) => {
             let _ = reply.send(RuntimeReply::Response(bytes));
+            invocation_ended(&shared).await;
             accepted()
         }
         Err(size) => {
@@ -334,6 +339,7 @@ async fn response(
                 body: Bytes::from(doc.to_string()),
                 error_type: "Function.ResponseSizeTooLarge".into(),
             });
+            invocation_ended(&shared).await;
             api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
@@ -395,6 +401,7 @@ async fn error(
         body: error_body(bytes, &headers),
         error_type: error_type(&headers),
     });
+    invocation_ended(&shared).await;
     accepted()
 }
 
