@@ -6,15 +6,17 @@ to the HTTP API. The server must keep its file descriptors bounded, cut only idl
 and keep serving every function.
 """
 
+import io
 import json
 import os
 import socket
 import time
+import zipfile
 
 import pytest
 
 import funcs
-from testutil import KumoServer, lambda_client, read_payload, wait_until
+from testutil import ROLE, KumoServer, read_payload, unique_name, wait_until
 
 HEADER_READ_TIMEOUT = 2
 KEEP_ALIVE_TIMEOUT = 5
@@ -190,6 +192,66 @@ def test_leftover_process_cannot_take_the_next_invocation(server, lam, make_func
     # The leftover kept trying all along, and was refused every time.
     assert seen.get("403", 0) >= 2, seen
     assert "200" not in seen, seen
+
+
+# A minimal custom runtime: one kept-alive connection, or a new connection for every request.
+CUSTOM_RUNTIME = r'''
+import http.client, json, os, sys
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+fresh = sys.argv[1] == "fresh"
+conn = None
+def call(method, path, body=None):
+    global conn
+    if conn is None or fresh:
+        conn = http.client.HTTPConnection(host, int(port))
+    conn.request(method, "/2018-06-01/runtime/" + path, body=body)
+    r = conn.getresponse()
+    data = r.read()
+    if fresh:
+        conn.close()
+    return r, data
+while True:
+    r, event = call("GET", "invocation/next")
+    if r.status != 200:
+        sys.exit("next: %d %s" % (r.status, event))
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    out = {"pid": os.getpid(), "event": json.loads(event)}
+    call("POST", "invocation/%s/response" % rid, json.dumps(out))
+'''
+
+
+@pytest.mark.parametrize(
+    "bootstrap,mode",
+    [
+        ("exec /usr/bin/python3 /var/task/rt.py {mode}", "keep"),
+        ("exec /usr/bin/python3 /var/task/rt.py {mode}", "fresh"),
+        # The shell stays (it has more to do afterwards); python is its child.
+        ("/usr/bin/python3 /var/task/rt.py {mode}\nexit $?", "keep"),
+        ("/usr/bin/python3 /var/task/rt.py {mode}\nexit $?", "fresh"),
+    ],
+)
+def test_shell_bootstraps_and_new_connections_still_get_invocations(lam, make_function, bootstrap, mode):
+    files = {"bootstrap": "#!/bin/sh\n" + bootstrap.format(mode=mode) + "\n", "rt.py": CUSTOM_RUNTIME}
+    # make_zip writes 0644; the bootstrap must be executable.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path, content in files.items():
+            info = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = (0o755 if path == "bootstrap" else 0o644) << 16
+            zf.writestr(info, content)
+    name = unique_name("custom")
+    lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="x",
+                        Code={"ZipFile": buf.getvalue()}, Timeout=10)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    pids = set()
+    for i in range(4):
+        resp, out = invoke(lam, name, {"n": i})
+        assert "FunctionError" not in resp, out
+        assert out["event"] == {"n": i}, out
+        pids.add(out["pid"])
+    assert len(pids) == 1  # one warm environment served them all
+    # The runtime is PID 1 of the environment when the shell execs it, its child when not.
+    assert (pids == {1}) == bootstrap.startswith("exec"), pids
 
 
 def test_idle_and_slow_header_http_connections_are_closed(server, lam, make_function):
