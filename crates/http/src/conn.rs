@@ -59,6 +59,8 @@ pub(crate) async fn run(
     let http = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
     let mut http = pin!(http);
     let mut evicted = pin!(state.evict.notified());
+    // The listener waits for every clone to be dropped: this one lives as long as the connection.
+    let _alive = stop.clone();
     // A dropped sender (the listener's task was aborted) stops the connection too.
     let mut stopped = pin!(async move {
         let _ = stop.wait_for(|s| *s).await;

@@ -187,12 +187,15 @@ impl Shared {
             .conns
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Idle the longest; of equals, the older connection.
         let victim = conns
-            .values()
-            .filter(|c| c.busy.load(Ordering::SeqCst) == 0 && !c.evicting.load(Ordering::SeqCst))
-            .min_by_key(|c| c.idle_since.load(Ordering::SeqCst));
+            .iter()
+            .filter(|(_, c)| {
+                c.busy.load(Ordering::SeqCst) == 0 && !c.evicting.load(Ordering::SeqCst)
+            })
+            .min_by_key(|(id, c)| (c.idle_since.load(Ordering::SeqCst), **id));
         match victim {
-            Some(c) => {
+            Some((_, c)) => {
                 c.evicting.store(true, Ordering::SeqCst);
                 c.evict.notify_one();
                 true

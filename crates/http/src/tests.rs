@@ -113,3 +113,43 @@ async fn at_the_cap_busy_connections_are_kept_and_a_new_one_waits() {
     .await
     .expect("test thread");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_requests_in_progress_and_closes_idle_connections() {
+    let router = Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            "slow"
+        }),
+    );
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let limits = Limits {
+        max_connections: 16,
+        header_read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(30),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, router, limits, async move {
+        let _ = stop_rx.await;
+    }));
+    let client = tokio::task::spawn_blocking(move || {
+        let mut idle = std::net::TcpStream::connect(addr).expect("connect");
+        let mut busy = std::net::TcpStream::connect(addr).expect("connect");
+        write!(busy, "GET /slow HTTP/1.1\r\nhost: x\r\n\r\n").expect("write");
+        std::thread::sleep(Duration::from_millis(200));
+        stop_tx.send(()).expect("stop");
+        assert!(closed_within(&mut idle, Duration::from_secs(2)));
+        let mut buf = [0u8; 4096];
+        let n = busy.read(&mut buf).expect("read");
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("slow"));
+    });
+    let started = std::time::Instant::now();
+    client.await.expect("client");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve returns once the slow request is answered")
+        .expect("serve task");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+}
