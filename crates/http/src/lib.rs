@@ -30,7 +30,6 @@ pub use conn::Conn;
 
 use axum::Router;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -284,9 +283,6 @@ impl ConnState {
         Some(self.shared.epoch + Duration::from_millis(since) + allowed)
     }
 }
-
-/// The peer address of a request, for handlers that take it from axum's `ConnectInfo`.
-pub type PeerAddr = axum::extract::ConnectInfo<SocketAddr>;
 
 #[cfg(test)]
 mod tests;

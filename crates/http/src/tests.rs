@@ -1,6 +1,7 @@
 use super::*;
 use axum::routing::get;
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 const SHORT: Duration = Duration::from_millis(300);
