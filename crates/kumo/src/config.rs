@@ -297,6 +297,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn http_connection_bounds_have_defaults_and_refuse_zero() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kumo.toml");
+        std::fs::write(&path, "").expect("write");
+        let http = Settings::load(Some(&path), None, None)
+            .expect("defaults")
+            .http;
+        assert_eq!(http.max_connections, 4096);
+        assert_eq!(http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(http.idle_timeout, Duration::from_secs(60));
+        std::fs::write(&path, "[server]\nkeep_alive_timeout_secs = 7\n").expect("write");
+        let http = Settings::load(Some(&path), None, None).expect("set").http;
+        assert_eq!(http.idle_timeout, Duration::from_secs(7));
+        for bad in ["header_read_timeout_secs = 0", "max_connections = 0"] {
+            std::fs::write(&path, format!("[server]\n{bad}\n")).expect("write");
+            assert!(Settings::load(Some(&path), None, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_an_error() {
         let err = toml::from_str::<FileConfig>("[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n");
         assert!(err.is_err());
