@@ -9,6 +9,7 @@ and keep serving every function.
 import io
 import json
 import os
+import resource
 import socket
 import time
 import zipfile
@@ -308,3 +309,21 @@ def test_kept_alive_http_connection_is_closed_after_the_keep_alive_timeout(serve
     # Idle longer than the header read timeout: only the keep-alive timeout closes it.
     assert KEEP_ALIVE_TIMEOUT * 0.9 <= waited <= KEEP_ALIVE_TIMEOUT + 15, waited
     conn.close()
+
+
+def test_server_raises_its_open_files_limit(tmp_path, kumo_binary):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard > 1024, "the test needs a hard limit above 1024"
+    # The server inherits a soft limit of 1024 and must lift it to the hard limit itself.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        srv = KumoServer(tmp_path / "data", config_text=CONFIG, log_dir=tmp_path).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        with open(f"/proc/{srv.pid}/limits") as f:
+            line = next(l for l in f if l.startswith("Max open files"))
+        server_soft, server_hard = line.split()[3:5]
+        assert int(server_soft) == int(server_hard) == hard, line
+    finally:
+        srv.stop()

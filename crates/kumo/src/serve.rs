@@ -67,7 +67,14 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
 }
 
 pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
-    raise_open_files_limit();
+    let open_files = raise_open_files_limit();
+    if open_files.is_some_and(|n| n < settings.http.max_connections as u64 + 1024) {
+        tracing::warn!(
+            open_files,
+            max_connections = settings.http.max_connections,
+            "the open files limit leaves little room above server.max_connections; raise the hard limit (ulimit -Hn) or lower server.max_connections"
+        );
+    }
     let sandbox = sandbox_config(&settings, insecure_no_sandbox)?;
     let instance = sandbox
         .as_ref()
@@ -194,9 +201,9 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
 /// Raises this process's soft limit of open files to its hard limit: every connection, every
 /// environment's Runtime API listener, log pipe and namespace handle is a descriptor, and the
 /// usual soft limit (1024) is far below what a busy server holds. Sandboxed environments set
-/// their own limit.
+/// their own limit. Returns the limit now in force.
 #[allow(unsafe_code)]
-fn raise_open_files_limit() {
+fn raise_open_files_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -204,7 +211,7 @@ fn raise_open_files_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the rlimit struct we pass.
     let raised = unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
+            return None;
         }
         let soft = limit.rlim_cur;
         limit.rlim_cur = limit.rlim_max;
@@ -212,6 +219,9 @@ fn raise_open_files_limit() {
     };
     if raised {
         tracing::debug!(open_files = limit.rlim_max, "raised the open files limit");
+        Some(limit.rlim_max)
+    } else {
+        Some(limit.rlim_cur.min(limit.rlim_max))
     }
 }
 
