@@ -17,7 +17,7 @@ import zipfile
 import pytest
 
 import funcs
-from testutil import ROLE, KumoServer, read_payload, unique_name, wait_until
+from testutil import ROLE, KumoServer, lambda_client, make_zip, read_payload, unique_name, wait_until
 
 HEADER_READ_TIMEOUT = 2
 KEEP_ALIVE_TIMEOUT = 5
@@ -325,5 +325,40 @@ def test_server_raises_its_open_files_limit(tmp_path, kumo_binary):
             line = next(l for l in f if l.startswith("Max open files"))
         server_soft, server_hard = line.split()[3:5]
         assert int(server_soft) == int(server_hard) == hard, line
+    finally:
+        srv.stop()
+
+
+def test_runtimes_without_the_sandbox_keep_the_open_files_limit_the_server_started_with(
+    tmp_path, kumo_binary
+):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard > 1024, "the test needs a hard limit above 1024"
+    wrapper = tmp_path / "kumo-insecure"
+    wrapper.write_text(f'#!/bin/sh\nexec "{kumo_binary}" "$@" --insecure-no-sandbox\n')
+    wrapper.chmod(0o755)
+    srv = KumoServer(tmp_path / "data", config_text=CONFIG, log_dir=tmp_path)
+    real = os.environ.get("KUMO_BIN")
+    os.environ["KUMO_BIN"] = str(wrapper)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        srv.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if real is None:
+            del os.environ["KUMO_BIN"]
+        else:
+            os.environ["KUMO_BIN"] = real
+    try:
+        lam = lambda_client(srv.url)
+        name = unique_name("limits")
+        code = "import resource\ndef handler(e, c):\n    return resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        lam.create_function(FunctionName=name, Runtime=funcs.PY, Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": code})})
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        resp, out = invoke(lam, name, {})
+        assert "FunctionError" not in resp, out
+        # The server itself runs with the hard limit; its bare runtimes with what it started with.
+        assert out == [1024, hard], out
     finally:
         srv.stop()

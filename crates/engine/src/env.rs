@@ -24,6 +24,9 @@ pub struct RuntimeCommands {
     pub java: Option<JavaRuntime>,
     /// `dotnet8` (on Mono), when this machine has Mono.
     pub dotnet: Option<DotnetRuntime>,
+    /// The open-files soft limit of runtimes run without the sandbox: the one the server
+    /// started with, before it raised its own (`None`: inherit). The sandbox sets 1024.
+    pub open_files: Option<u64>,
 }
 
 /// The JVM and the directory holding `kumo-runtime.jar` and its class-data-sharing archives:
@@ -196,6 +199,9 @@ impl Env {
             Some(iso) => iso.sandbox.configure(cmd.as_std_mut()),
             None => {
                 cmd.current_dir(task_dir);
+                if let Some(limit) = commands.open_files {
+                    limit_open_files(cmd.as_std_mut(), limit);
+                }
             }
         }
         let before_spawn = started.elapsed();
@@ -526,6 +532,27 @@ fn sandbox_spec(
         gid: uid,
         hostname: "kumo".into(),
         workdir: "/var/task".into(),
+    }
+}
+
+/// Sets the child's open-files soft limit (keeping the hard one) between fork and exec.
+#[allow(unsafe_code)]
+fn limit_open_files(cmd: &mut std::process::Command, soft: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child and only calls getrlimit/setrlimit, which are
+    // async-signal-safe, on a struct on its own stack.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                limit.rlim_cur = soft.min(limit.rlim_max);
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+            Ok(())
+        });
     }
 }
 

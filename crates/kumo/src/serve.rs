@@ -67,7 +67,7 @@ fn sandbox_config(settings: &Settings, insecure: bool) -> Result<Option<SandboxC
 }
 
 pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
-    let open_files = raise_open_files_limit();
+    let (inherited_open_files, open_files) = raise_open_files_limit();
     if open_files.is_some_and(|n| n < settings.http.max_connections as u64 + 1024) {
         tracing::warn!(
             open_files,
@@ -112,6 +112,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
                 java: prepared.java,
                 dotnet: prepared.dotnet,
                 python_bootstrap: prepared.python_bootstrap,
+                open_files: inherited_open_files,
                 bootstrap_dir: runtime_dir
                     .canonicalize()
                     .context("while resolving the runtime directory")?,
@@ -201,27 +202,29 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
 /// Raises this process's soft limit of open files to its hard limit: every connection, every
 /// environment's Runtime API listener, log pipe and namespace handle is a descriptor, and the
 /// usual soft limit (1024) is far below what a busy server holds. Sandboxed environments set
-/// their own limit. Returns the limit now in force.
+/// their own limit; runtimes without the sandbox get the soft limit the server had. Returns
+/// the soft limit the server had if it raised it, and the limit now in force.
 #[allow(unsafe_code)]
-fn raise_open_files_limit() -> Option<u64> {
+fn raise_open_files_limit() -> (Option<u64>, Option<u64>) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit only read and write the rlimit struct we pass.
+    let soft;
     let raised = unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return None;
+            return (None, None);
         }
-        let soft = limit.rlim_cur;
+        soft = limit.rlim_cur;
         limit.rlim_cur = limit.rlim_max;
         soft < limit.rlim_max && libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
     };
     if raised {
         tracing::debug!(open_files = limit.rlim_max, "raised the open files limit");
-        Some(limit.rlim_max)
+        (Some(soft), Some(limit.rlim_max))
     } else {
-        Some(limit.rlim_cur.min(limit.rlim_max))
+        (None, Some(soft))
     }
 }
 
