@@ -205,9 +205,11 @@ fn find_inode(table: &str, want_local: &str, want_remote: &str) -> Option<u64> {
         .ok()?;
     text.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
+        // Inode 0: a socket no process holds any more (TIME_WAIT) that a new one may replace.
         (fields.get(1) == Some(&want_local) && fields.get(2) == Some(&want_remote))
             .then(|| fields.get(9)?.parse().ok())
             .flatten()
+            .filter(|inode| *inode != 0)
     })
 }
 

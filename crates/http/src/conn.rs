@@ -24,7 +24,8 @@ pub struct Conn {
     /// The server's address of the connection.
     pub local: SocketAddr,
     /// A verdict about the connection that a handler computes once and every later request on
-    /// the same connection reuses (the Runtime API: whether the peer is the runtime).
+    /// the same connection reuses (the Runtime API: whether the peer is the runtime). At the
+    /// cap, connections with a `true` verdict are the last to be closed.
     pub verdict: Arc<OnceCell<bool>>,
 }
 

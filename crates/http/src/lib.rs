@@ -6,8 +6,10 @@
 //! idle connections exhausts the server's file descriptors. [`serve`] bounds that:
 //!
 //! - **at most [`Limits::max_connections`] open connections**. When a new connection arrives at
-//!   the cap, the connection that has been idle longest (no request in progress) is closed to make
-//!   room; if every connection is in the middle of a request, the new one waits until one ends;
+//!   the cap, an idle connection (no request in progress) is closed to make room: first one that
+//!   never sent a request, then one that did, last one a handler vouched for (see
+//!   [`Conn::verdict`]); the longest idle of those. If every connection is in the middle of a
+//!   request, the new one waits until one ends;
 //! - **header read timeout**: a new connection must send a complete request head within
 //!   [`Limits::header_read_timeout`], and so must a kept-alive connection from the first byte of
 //!   its next request;
@@ -83,8 +85,8 @@ where
             continue;
         };
         next_id += 1;
-        let state = shared.register(next_id);
         let conn = Conn::new(remote, local);
+        let state = shared.register(next_id, Arc::clone(&conn.verdict));
         tokio::spawn(conn::run(
             stream,
             conn,
@@ -163,9 +165,14 @@ impl Shared {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn register(self: &Arc<Self>, id: u64) -> Arc<ConnState> {
+    fn register(
+        self: &Arc<Self>,
+        id: u64,
+        verdict: Arc<tokio::sync::OnceCell<bool>>,
+    ) -> Arc<ConnState> {
         let state = Arc::new(ConnState {
             shared: Arc::clone(self),
+            verdict,
             busy: AtomicU32::new(0),
             served: AtomicU64::new(0),
             idle_since: AtomicU64::new(self.now_ms()),
@@ -180,19 +187,27 @@ impl Shared {
         state
     }
 
-    /// Asks the connection idle the longest to close; false if every connection is busy.
+    /// Asks an idle connection to close (never used, then used, then vouched for; the longest
+    /// idle of those); false if every connection is busy.
     fn evict_idlest(&self) -> bool {
         let conns = self
             .conns
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Idle the longest; of equals, the older connection.
         let victim = conns
             .iter()
             .filter(|(_, c)| {
                 c.busy.load(Ordering::SeqCst) == 0 && !c.evicting.load(Ordering::SeqCst)
             })
-            .min_by_key(|(id, c)| (c.idle_since.load(Ordering::SeqCst), **id));
+            .min_by_key(|(id, c)| {
+                (
+                    c.verdict.get() == Some(&true),
+                    c.served.load(Ordering::Relaxed) > 0,
+                    c.idle_since.load(Ordering::SeqCst),
+                    // Of equals, the older connection.
+                    **id,
+                )
+            });
         match victim {
             Some((_, c)) => {
                 c.evicting.store(true, Ordering::SeqCst);
@@ -224,6 +239,8 @@ impl Drop for Registration {
 /// What the loop knows of one connection; updated by the connection's own task.
 struct ConnState {
     shared: Arc<Shared>,
+    /// The connection's [`Conn::verdict`].
+    verdict: Arc<tokio::sync::OnceCell<bool>>,
     /// Requests in progress (0 or 1 on HTTP/1).
     busy: AtomicU32,
     /// Requests begun on this connection.

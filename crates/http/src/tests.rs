@@ -154,3 +154,22 @@ async fn shutdown_waits_for_requests_in_progress_and_closes_idle_connections() {
         .expect("serve task");
     assert!(started.elapsed() >= Duration::from_millis(500));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_silent_connections_go_before_used_ones() {
+    let addr = start(2).await;
+    tokio::task::spawn_blocking(move || {
+        let mut used = std::net::TcpStream::connect(addr).expect("connect");
+        assert!(get_on(&mut used, "/").ends_with("ok"));
+        std::thread::sleep(Duration::from_millis(20));
+        // Newer, but never sent a request: it goes first.
+        let mut silent = std::net::TcpStream::connect(addr).expect("connect");
+        std::thread::sleep(Duration::from_millis(20));
+        let mut third = std::net::TcpStream::connect(addr).expect("connect");
+        assert!(get_on(&mut third, "/").ends_with("ok"));
+        assert!(closed_within(&mut silent, Duration::from_millis(200)));
+        assert!(get_on(&mut used, "/").ends_with("ok"));
+    })
+    .await
+    .expect("test thread");
+}
