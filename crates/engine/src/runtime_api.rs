@@ -6,11 +6,11 @@
 //! with `/response` or `/error`, which completes the oneshot the engine is waiting on.
 //!
 //! The listener is bounded like the HTTP API's (`kumo_http`): at most [`MAX_CONNECTIONS`] per
-//! environment (the longest-idle one makes room for a new one), a header-read timeout, and an
-//! idle timeout longer than an idle environment lives, so a runtime's kept-alive connection is
-//! never cut while its environment waits (or is frozen) between invocations. In the sandbox,
-//! `/next` is served only to the runtime, not to a process an earlier invocation left running
-//! (see `peer.rs`).
+//! environment (an idle one makes room for a new one, the runtime's own last), a header-read
+//! timeout, and an idle timeout longer than an idle environment lives, so a runtime's kept-alive
+//! connection is never cut while its environment waits (or is frozen) between invocations. In
+//! the sandbox, `/next` is served only to the runtime, not to a process an earlier invocation
+//! left running (see `peer.rs`).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, State};

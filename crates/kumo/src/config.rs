@@ -53,7 +53,7 @@ pub struct ServerSection {
     pub data_dir: Option<PathBuf>,
     pub region: Option<String>,
     pub account_id: Option<String>,
-    /// Open HTTP connections at most; at the cap the longest-idle one is closed for a new one.
+    /// Open HTTP connections at most; at the cap an idle one is closed for a new one.
     pub max_connections: Option<usize>,
     /// A connection must send a complete request head within this.
     pub header_read_timeout_secs: Option<u64>,
