@@ -13,7 +13,7 @@ from testutil import REPO_ROOT
 
 CRATES = os.path.join(REPO_ROOT, "crates")
 # Lower crates first: each may depend only on crates before it.
-LAYERS = ["types", "store", "sandbox", "engine", "events", "api", "kumo"]
+LAYERS = ["types", "http", "store", "sandbox", "engine", "events", "api", "kumo"]
 
 
 def modules(src):

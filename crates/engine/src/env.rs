@@ -24,6 +24,9 @@ pub struct RuntimeCommands {
     pub java: Option<JavaRuntime>,
     /// `dotnet8` (on Mono), when this machine has Mono.
     pub dotnet: Option<DotnetRuntime>,
+    /// The open-files soft limit of runtimes run without the sandbox: the one the server
+    /// started with, before it raised its own (`None`: inherit). The sandbox sets 1024.
+    pub open_files: Option<u64>,
 }
 
 /// The JVM and the directory holding `kumo-runtime.jar` and its class-data-sharing archives:
@@ -111,6 +114,8 @@ pub struct Env {
 }
 
 impl Env {
+    /// `idle_timeout`: how long the environment may stay idle (its Runtime API keeps an idle
+    /// connection open longer than that).
     // Each argument comes from a different owner (function, code store, engine settings, pool,
     // metrics); a struct for them would be built only at the one call.
     #[allow(clippy::too_many_arguments)]
@@ -123,6 +128,7 @@ impl Env {
         live: Arc<Mutex<HashSet<u32>>>,
         sandbox: Option<&SandboxConfig>,
         capture: crate::logs::CaptureSetup,
+        idle_timeout: std::time::Duration,
     ) -> Result<Self, StartError> {
         let started = Instant::now();
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -175,7 +181,7 @@ impl Env {
                 (None, None, layout)
             }
         };
-        let api = RuntimeApi::start(listener)
+        let api = RuntimeApi::start(listener, idle_timeout)
             .await
             .map_err(platform)
             .map_err(cleanup)?;
@@ -205,6 +211,9 @@ impl Env {
             Some(iso) => iso.sandbox.configure(cmd.as_std_mut()),
             None => {
                 cmd.current_dir(task_dir);
+                if let Some(limit) = commands.open_files {
+                    limit_open_files(cmd.as_std_mut(), limit);
+                }
             }
         }
         let before_spawn = started.elapsed();
@@ -225,6 +234,14 @@ impl Env {
         })?;
         drop(cmd);
         let pid = child.id();
+        if let (Some(pid), Some(procs)) = (
+            pid,
+            isolation
+                .as_ref()
+                .and_then(|iso| iso.sandbox.cgroups.procs_file()),
+        ) {
+            api.guard(pid, procs);
+        }
         if let Some(pid) = pid {
             live.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -570,6 +587,27 @@ fn sandbox_spec(
         hostname: "kumo".into(),
         workdir: "/var/task".into(),
         tmp_device: None,
+    }
+}
+
+/// Sets the child's open-files soft limit (keeping the hard one) between fork and exec.
+#[allow(unsafe_code)]
+fn limit_open_files(cmd: &mut std::process::Command, soft: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child and only calls getrlimit/setrlimit, which are
+    // async-signal-safe, on a struct on its own stack.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                limit.rlim_cur = soft.min(limit.rlim_max);
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+            Ok(())
+        });
     }
 }
 

@@ -26,6 +26,7 @@ mod logs;
 pub mod metrics;
 mod network;
 mod observer;
+mod peer;
 mod persist;
 mod pool;
 mod runtime_api;

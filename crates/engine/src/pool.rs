@@ -451,6 +451,7 @@ impl Engine {
                             .metrics
                             .log_drop_counters(f.name.as_str()),
                     },
+                    cfg.idle_timeout,
                 )
                 .await;
                 let env = match started {

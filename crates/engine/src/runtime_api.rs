@@ -4,16 +4,30 @@
 //! invocations of its own environment. The engine hands an invocation over with
 //! [`RuntimeApi::dispatch`]; the runtime takes it with `GET /runtime/invocation/next` and answers
 //! with `/response` or `/error`, which completes the oneshot the engine is waiting on.
+//!
+//! The listener is bounded like the HTTP API's (`kumo_http`): at most [`MAX_CONNECTIONS`] per
+//! environment (an idle one makes room for a new one, the runtime's own last), a header-read
+//! timeout, and an idle timeout longer than an idle environment lives, so a runtime's kept-alive
+//! connection is never cut while its environment waits (or is frozen) between invocations. In
+//! the sandbox, `/next` is served only to the runtime, not to a process an earlier invocation
+//! left running (see `peer.rs`).
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use kumo_types::MAX_RESPONSE_PAYLOAD;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+
+/// Open Runtime API connections per environment. A runtime uses one or two; the rest is room
+/// for a new connection while an old one is still closing.
+pub const MAX_CONNECTIONS: usize = 16;
+/// Time for a runtime to send a complete request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One invocation on its way to the runtime.
 pub struct Pending {
@@ -53,6 +67,8 @@ struct Shared {
     next_rx: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
     current: Mutex<Option<(String, oneshot::Sender<RuntimeReply>)>>,
     phase: watch::Sender<Phase>,
+    /// Who may take invocations; unset without the sandbox.
+    guard: OnceLock<Arc<crate::peer::Guard>>,
 }
 
 /// The engine's handle on an environment's Runtime API.
@@ -61,6 +77,7 @@ pub struct RuntimeApi {
     pub phase: watch::Receiver<Phase>,
     pub addr: std::net::SocketAddr,
     server: tokio::task::JoinHandle<()>,
+    shared: Arc<Shared>,
 }
 
 impl Drop for RuntimeApi {
@@ -72,7 +89,11 @@ impl Drop for RuntimeApi {
 impl RuntimeApi {
     /// Serves the API on `listener` (bound inside the environment's network namespace), or on a
     /// fresh loopback port of the host when the environment shares the host's network.
-    pub async fn start(listener: Option<std::net::TcpListener>) -> std::io::Result<Self> {
+    /// `env_idle_timeout` is how long an idle environment lives.
+    pub async fn start(
+        listener: Option<std::net::TcpListener>,
+        env_idle_timeout: Duration,
+    ) -> std::io::Result<Self> {
         let listener = match listener {
             Some(l) => {
                 l.set_nonblocking(true)?;
@@ -87,7 +108,9 @@ impl RuntimeApi {
             next_rx: tokio::sync::Mutex::new(next_rx),
             current: Mutex::new(None),
             phase: phase_tx,
+            guard: OnceLock::new(),
         });
+        let guarded = Arc::clone(&shared);
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route(
@@ -106,15 +129,33 @@ impl RuntimeApi {
             })
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(shared);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let limits = kumo_http::Limits {
+            max_connections: MAX_CONNECTIONS,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            idle_timeout: env_idle_timeout + Duration::from_secs(60),
+        };
+        let server = tokio::spawn(kumo_http::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
         Ok(Self {
             next_tx,
             phase,
             addr,
             server,
+            shared: guarded,
         })
+    }
+
+    /// From now on `/next` is served only to the runtime: `leader` is the process Kumo spawned,
+    /// `procs` the `cgroup.procs` file listing the environment's processes.
+    pub(crate) fn guard(&self, leader: u32, procs: std::path::PathBuf) {
+        let _ = self
+            .shared
+            .guard
+            .set(Arc::new(crate::peer::Guard::new(leader, procs)));
     }
 
     /// Queues an invocation for the runtime's next `/next`.
@@ -142,7 +183,37 @@ fn accepted() -> Response {
         .into_response()
 }
 
-async fn next(State(shared): State<Arc<Shared>>) -> Response {
+/// Whether the peer of `conn` may take invocations (decided once per connection).
+async fn admitted(shared: &Shared, conn: Option<Extension<kumo_http::Conn>>) -> bool {
+    let Some(guard) = shared.guard.get() else {
+        return true;
+    };
+    let Some(Extension(conn)) = conn else {
+        return false;
+    };
+    *conn
+        .verdict
+        .get_or_init(|| async {
+            let guard = Arc::clone(guard);
+            let (remote, local) = (conn.remote, conn.local);
+            tokio::task::spawn_blocking(move || guard.admits(remote, local))
+                .await
+                .unwrap_or(false)
+        })
+        .await
+}
+
+async fn next(
+    State(shared): State<Arc<Shared>>,
+    conn: Option<Extension<kumo_http::Conn>>,
+) -> Response {
+    if !admitted(&shared, conn).await {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "only the runtime process of this environment may fetch invocations",
+        );
+    }
     shared.phase.send_if_modified(|p| {
         if *p == Phase::Initializing {
             *p = Phase::Ready;
@@ -179,6 +250,9 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     }
     put("content-type", "application/json");
     p.delivered.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(guard) = shared.guard.get() {
+        guard.invocation_started();
+    }
     *shared
         .current
         .lock()
@@ -202,6 +276,17 @@ fn take_current(shared: &Shared, id: &str) -> Result<oneshot::Sender<RuntimeRepl
                 "Invalid request ID",
             ))
         }
+    }
+}
+
+/// The runtime answered the current invocation (and the engine has the answer): what the
+/// invocation started and left running is a leftover from now on. Runs before the runtime gets
+/// its `202`, so before it can start anything for the next `/next`; after a yield, so the engine
+/// answers the client first.
+async fn invocation_ended(shared: &Shared) {
+    if let Some(guard) = shared.guard.get() {
+        tokio::task::yield_now().await;
+        guard.invocation_ended();
     }
 }
 
@@ -242,6 +327,7 @@ async fn response(
     match read_limited(body).await {
         Ok(bytes) => {
             let _ = reply.send(RuntimeReply::Response(bytes));
+            invocation_ended(&shared).await;
             accepted()
         }
         Err(size) => {
@@ -253,6 +339,7 @@ async fn response(
                 body: Bytes::from(doc.to_string()),
                 error_type: "Function.ResponseSizeTooLarge".into(),
             });
+            invocation_ended(&shared).await;
             api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
@@ -314,6 +401,7 @@ async fn error(
         body: error_body(bytes, &headers),
         error_type: error_type(&headers),
     });
+    invocation_ended(&shared).await;
     accepted()
 }
 

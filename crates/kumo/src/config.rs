@@ -61,6 +61,12 @@ pub struct ServerSection {
     pub data_dir: Option<PathBuf>,
     pub region: Option<String>,
     pub account_id: Option<String>,
+    /// Open HTTP connections at most; at the cap an idle one is closed for a new one.
+    pub max_connections: Option<usize>,
+    /// A connection must send a complete request head within this.
+    pub header_read_timeout_secs: Option<u64>,
+    /// A kept-alive connection with no request in progress is closed after this.
+    pub keep_alive_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +125,8 @@ pub struct Settings {
     pub telemetry: crate::telemetry::TelemetrySettings,
     /// Timing of asynchronous retries and schedules.
     pub events: kumo_events::AsyncSettings,
+    /// Connection cap and timeouts of the HTTP API.
+    pub http: kumo_http::Limits,
 }
 
 fn env_var(key: &str) -> Option<String> {
@@ -210,8 +218,31 @@ impl Settings {
         if !(1..=7 * 24 * 3600).contains(&code_link_lifetime.as_secs()) {
             bail!("storage.code_link_expires_secs must be between 1 and 604800");
         }
+        let max_connections = env_parse("KUMO_SERVER_MAX_CONNECTIONS")?
+            .or(file.server.max_connections)
+            .unwrap_or(4096);
+        if max_connections == 0 {
+            bail!("server.max_connections must be at least 1");
+        }
+        let http = kumo_http::Limits {
+            max_connections,
+            header_read_timeout: secs(
+                "KUMO_SERVER_HEADER_READ_TIMEOUT_SECS",
+                file.server.header_read_timeout_secs,
+                10,
+            )?,
+            idle_timeout: secs(
+                "KUMO_SERVER_KEEP_ALIVE_TIMEOUT_SECS",
+                file.server.keep_alive_timeout_secs,
+                60,
+            )?,
+        };
+        if http.header_read_timeout.is_zero() || http.idle_timeout.is_zero() {
+            bail!("server.header_read_timeout_secs and server.keep_alive_timeout_secs must be at least 1");
+        }
         Ok(Self {
             allow_outbound,
+            http,
             auth: crate::auth::AuthSettings::load(file.auth)?,
             code_link_lifetime,
             telemetry: crate::telemetry::TelemetrySettings::load(
@@ -303,6 +334,26 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_connection_bounds_have_defaults_and_refuse_zero() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kumo.toml");
+        std::fs::write(&path, "").expect("write");
+        let http = Settings::load(Some(&path), None, None)
+            .expect("defaults")
+            .http;
+        assert_eq!(http.max_connections, 4096);
+        assert_eq!(http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(http.idle_timeout, Duration::from_secs(60));
+        std::fs::write(&path, "[server]\nkeep_alive_timeout_secs = 7\n").expect("write");
+        let http = Settings::load(Some(&path), None, None).expect("set").http;
+        assert_eq!(http.idle_timeout, Duration::from_secs(7));
+        for bad in ["header_read_timeout_secs = 0", "max_connections = 0"] {
+            std::fs::write(&path, format!("[server]\n{bad}\n")).expect("write");
+            assert!(Settings::load(Some(&path), None, None).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn unknown_keys_are_an_error() {

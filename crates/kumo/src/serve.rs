@@ -117,6 +117,14 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     // First of all: the directory's cgroups, events and database may belong to a running server.
     let _lock = crate::datadir::DataDirLock::acquire(data_dir)?;
     crate::datadir::make_private(data_dir)?;
+    let (inherited_open_files, open_files) = raise_open_files_limit();
+    if open_files.is_some_and(|n| n < settings.http.max_connections as u64 + 1024) {
+        tracing::warn!(
+            open_files,
+            max_connections = settings.http.max_connections,
+            "the open files limit leaves little room above server.max_connections; raise the hard limit (ulimit -Hn) or lower server.max_connections"
+        );
+    }
     let (sandbox, _uids) = sandbox_config(&settings, insecure_no_sandbox)?;
     let instance = sandbox
         .as_ref()
@@ -152,6 +160,7 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
                 java: prepared.java,
                 dotnet: prepared.dotnet,
                 python_bootstrap: prepared.python_bootstrap,
+                open_files: inherited_open_files,
                 bootstrap_dir: runtime_dir
                     .canonicalize()
                     .context("while resolving the runtime directory")?,
@@ -221,14 +230,15 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    // Connection cap, header-read and keep-alive timeouts: idle or slow clients cannot hold the
+    // server's file descriptors (requests in progress are never cut).
+    let server = kumo_http::serve(listener, app, settings.http, {
         let mut rx = stop_rx.clone();
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(server);
     shutdown_signal().await?;
     tracing::info!("shutting down: finishing running invocations");
     let _ = stop_tx.send(true);
@@ -245,13 +255,41 @@ pub async fn run(settings: Settings, insecure_no_sandbox: bool) -> Result<()> {
         .ok();
     }
     match drained {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => bail!("server error: {e}"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => bail!("server task failed: {e}"),
         Err(_) => tracing::warn!("grace period over; open requests were cut"),
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises this process's soft limit of open files to its hard limit: every connection, every
+/// environment's Runtime API listener, log pipe and namespace handle is a descriptor, and the
+/// usual soft limit (1024) is far below what a busy server holds. Sandboxed environments set
+/// their own limit; runtimes without the sandbox get the soft limit the server had. Returns
+/// the soft limit the server had if it raised it, and the limit now in force.
+#[allow(unsafe_code)]
+fn raise_open_files_limit() -> (Option<u64>, Option<u64>) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the rlimit struct we pass.
+    let soft;
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return (None, None);
+        }
+        soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        soft < limit.rlim_max && libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+    };
+    if raised {
+        tracing::debug!(open_files = limit.rlim_max, "raised the open files limit");
+        (Some(soft), Some(limit.rlim_max))
+    } else {
+        (None, Some(soft))
+    }
 }
 
 async fn shutdown_signal() -> Result<()> {

@@ -162,6 +162,11 @@ impl Cgroups {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
     }
 
+    /// The file listing the environment's processes (host pids).
+    pub fn procs_file(&self) -> Option<PathBuf> {
+        self.dirs.first().map(|d| d.join("cgroup.procs"))
+    }
+
     fn memory_file(&self, v1: &str, v2: &str) -> PathBuf {
         match self.version {
             CgroupVersion::V1 => self.dirs[0].join(v1),
