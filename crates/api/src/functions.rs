@@ -136,6 +136,15 @@ pub(crate) fn parse_target(
         )),
         (a, b) => a.or(b).map(str::to_owned),
     };
+    check_home(state, &r)?;
+    Ok(Target {
+        name: r.name,
+        qualifier,
+    })
+}
+
+/// A function ARN must name this server's region (else AWS's 404) and account (else 403).
+fn check_home(state: &AppState, r: &FunctionRef) -> ApiResult<()> {
     if let Some(region) = r.region.as_deref().filter(|r| *r != state.region) {
         return Err(ApiError::not_found(format!(
             "Functions from '{region}' are not reachable in this region ('{}')",
@@ -148,10 +157,7 @@ pub(crate) fn parse_target(
     {
         return Err(ApiError::access_denied());
     }
-    Ok(Target {
-        name: r.name,
-        qualifier,
-    })
+    Ok(())
 }
 
 /// Resolves a `{FunctionName}` path member to an unqualified function name, refusing qualifiers
@@ -368,18 +374,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
         }
         e => e.into(),
     })?;
-    if let Some(region) = r.region.as_deref().filter(|r| *r != state.region) {
-        return Err(ApiError::not_found(format!(
-            "Functions from '{region}' are not reachable in this region ('{}')",
-            state.region
-        )));
-    }
-    if r.account_id
-        .as_deref()
-        .is_some_and(|a| a != state.account_id)
-    {
-        return Err(ApiError::access_denied());
-    }
+    check_home(&state, &r)?;
     if r.qualifier.is_some() {
         return Err(ApiError::invalid_parameter(
             "Function name cannot contain a qualifier when creating a function",
