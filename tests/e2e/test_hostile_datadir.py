@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 import funcs
 import testutil
 from testutil import (
+    DEFAULT_CONFIG,
     REGION,
     ROLE,
     TEST_KEY,
@@ -329,7 +330,11 @@ def small_disk(tmp_path, request):
 
 def test_a_full_disk_answers_service_exception_and_leaves_nothing(tmp_path, small_disk, kumo_binary):
     data = small_disk / "data"
-    srv = KumoServer(data, log_dir=tmp_path).start()
+    # The data directory is a 64 MB disk: environments' /tmp (512 MB disks by default, made in
+    # the data directory) would not fit, so they get memory-backed ones here; this test is about
+    # the store's writes.
+    config = DEFAULT_CONFIG + '\n[sandbox]\ntmp = "memory"\n'
+    srv = KumoServer(data, config_text=config, log_dir=tmp_path).start()
     try:
         lam = lambda_client(srv.url)
         small = unique_name("small")

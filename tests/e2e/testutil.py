@@ -270,8 +270,8 @@ def descendant_pids(pid):
 
 def environment_pids(pid):
     """Descendants of `pid` that belong to execution environments: all of them except the
-    slirp4netns processes of the network namespaces the server prepares ahead, and the mkfs
-    (run through nice) of the /tmp disks it prepares ahead."""
+    slirp4netns and nft processes of the network namespaces the server prepares ahead, and the
+    mkfs (run through nice) of the /tmp disks it prepares ahead."""
     def comm(p):
         try:
             with open(f"/proc/{p}/comm") as f:
@@ -279,7 +279,7 @@ def environment_pids(pid):
         except OSError:
             return ""
     # (a child is named after the pool thread that forked it until it execs)
-    helpers = {"slirp4netns", "kumo-netpool", "nice", "mkfs.ext4", "mke2fs", "kumo-tmppool"}
+    helpers = {"slirp4netns", "nft", "kumo-netpool", "nice", "mkfs.ext4", "mke2fs", "kumo-tmppool"}
     return [p for p in descendant_pids(pid) if comm(p) not in helpers]
 
 
