@@ -30,6 +30,7 @@ mod peer;
 mod persist;
 mod pool;
 mod runtime_api;
+mod stock;
 mod tmpdisks;
 
 pub use logs::CaptureLimits;

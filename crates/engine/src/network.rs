@@ -3,18 +3,18 @@
 //! A sandboxed environment needs its own network namespace with loopback up, the Runtime API
 //! listener bound inside it and, with outbound access, a slirp4netns attached: about 4 ms, most
 //! of it slirp4netns starting. The pool keeps a few ready so that a cold start takes one instead
-//! of waiting; a background thread makes new ones as they are taken. Every namespace is used by
-//! one environment only, and never again.
+//! of waiting; a background thread makes new ones as they are taken (see `stock.rs`). Every
+//! namespace is used by one environment only, and never again.
 //!
 //! With outbound access, each namespace also gets the outbound filter ([`Firewall`]) while
 //! slirp4netns starts (the two run side by side; the namespace is handed out only once both are
 //! done). The filter refuses the host's own addresses as they were when the namespace was made:
 //! a ready namespace made before the host's addresses changed is discarded at [`NetworkPool::take`].
 
+use crate::stock::Stock;
 use kumo_sandbox::{Firewall, NetNs, Outbound, SandboxError};
 use std::net::{IpAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Where the Runtime API listens inside every environment.
 const RUNTIME_API: ([u8; 4], u16) = ([127, 0, 0, 1], 9001);
@@ -61,18 +61,15 @@ impl Network {
 /// Ready networks for the next cold starts.
 pub struct NetworkPool {
     outbound: Option<OutboundConfig>,
-    size: usize,
-    ready: Mutex<Vec<Network>>,
-    refilling: AtomicBool,
-    closed: AtomicBool,
+    stock: Arc<Stock<Network>>,
 }
 
 impl std::fmt::Debug for NetworkPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NetworkPool")
             .field("outbound", &self.outbound)
-            .field("size", &self.size)
-            .finish_non_exhaustive()
+            .field("stock", &self.stock)
+            .finish()
     }
 }
 
@@ -81,13 +78,11 @@ impl NetworkPool {
     /// `outbound` (slirp4netns and the filter) attached when given. Filling starts at the first
     /// [`take`].
     pub fn new(outbound: Option<OutboundConfig>, size: usize) -> Arc<Self> {
-        Arc::new(Self {
-            outbound,
-            size,
-            ready: Mutex::new(Vec::new()),
-            refilling: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-        })
+        let config = outbound.clone();
+        let stock = Stock::new(size, "kumo-netpool", "network namespace", move || {
+            Network::make(config.as_ref())
+        });
+        Arc::new(Self { outbound, stock })
     }
 
     pub fn outbound(&self) -> Option<&OutboundConfig> {
@@ -103,10 +98,7 @@ impl NetworkPool {
             None => None,
         };
         let (ready, stale) = {
-            let mut ready = self
-                .ready
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut ready = self.stock.ready();
             let mut stale = Vec::new();
             if let Some(current) = &current {
                 let (keep, old) = std::mem::take(&mut *ready)
@@ -124,61 +116,20 @@ impl NetworkPool {
             );
         }
         drop(stale);
-        self.refill();
+        self.stock.refill();
         match ready {
             Some(network) => Ok(network),
-            None => Network::make(self.outbound.as_ref()),
+            None => self.stock.make(),
         }
     }
 
     /// Starts filling the pool up to its size on a thread of its own, unless one is at it.
     pub fn refill(self: &Arc<Self>) {
-        if self.size == 0
-            || self.closed.load(Ordering::Acquire)
-            || self.refilling.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let pool = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name("kumo-netpool".into())
-            .spawn(move || {
-                loop {
-                    let missing = !pool.closed.load(Ordering::Acquire)
-                        && pool
-                            .ready
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .len()
-                            < pool.size;
-                    if !missing {
-                        break;
-                    }
-                    match Network::make(pool.outbound.as_ref()) {
-                        Ok(network) => pool
-                            .ready
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(network),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "could not prepare a network namespace");
-                            break;
-                        }
-                    }
-                }
-                pool.refilling.store(false, Ordering::Release);
-            });
-        if spawned.is_err() {
-            self.refilling.store(false, Ordering::Release);
-        }
+        self.stock.refill();
     }
 
     /// Stops refilling and releases the ready networks (their slirp4netns processes end).
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.ready
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.stock.close();
     }
 }

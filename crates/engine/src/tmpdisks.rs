@@ -5,12 +5,13 @@
 //! its `EphemeralStorage`. Making one costs a few milliseconds (copying a formatted template,
 //! reserving the space, attaching; the first of a size also runs `mkfs`, ~50 ms), so, like the
 //! network pool, this keeps a few of the default size (512 MB) ready for the next cold starts and
-//! makes new ones on a background thread as they are taken. Other sizes are made when needed. Every disk is used by one environment only, and never again.
+//! makes new ones on a background thread as they are taken (see `stock.rs`). Other sizes are
+//! made when needed. Every disk is used by one environment only, and never again.
 
+use crate::stock::Stock;
 use kumo_sandbox::{SandboxError, TmpDisk};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Lambda's default `EphemeralStorage`: the size kept ready.
 pub const DEFAULT_BYTES: u64 = 512 * 1024 * 1024;
@@ -20,10 +21,7 @@ pub const DEFAULT_BYTES: u64 = 512 * 1024 * 1024;
 pub struct TmpDiskPool {
     /// Where the (immediately unlinked) image files are made.
     dir: PathBuf,
-    size: usize,
-    ready: Mutex<Vec<TmpDisk>>,
-    refilling: AtomicBool,
-    closed: AtomicBool,
+    stock: Arc<Stock<TmpDisk>>,
 }
 
 impl TmpDiskPool {
@@ -31,25 +29,19 @@ impl TmpDiskPool {
     /// with image files in `dir`. Filling starts at the first [`TmpDiskPool::take`] or
     /// [`TmpDiskPool::refill`].
     pub fn new(dir: PathBuf, size: usize) -> Arc<Self> {
-        Arc::new(Self {
-            dir,
-            size,
-            ready: Mutex::new(Vec::new()),
-            refilling: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-        })
+        let images = dir.clone();
+        let stock = Stock::new(size, "kumo-tmppool", "/tmp disk", move || {
+            TmpDisk::create(&images, DEFAULT_BYTES)
+        });
+        Arc::new(Self { dir, stock })
     }
 
     /// A disk of `bytes`: a ready one if there is one of that size, else a new one. Blocking:
     /// call it off the async runtime.
     pub(crate) fn take(self: &Arc<Self>, bytes: u64) -> Result<TmpDisk, SandboxError> {
         if bytes == DEFAULT_BYTES {
-            let ready = self
-                .ready
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop();
-            self.refill();
+            let ready = self.stock.ready().pop();
+            self.stock.refill();
             if let Some(disk) = ready {
                 return Ok(disk);
             }
@@ -59,52 +51,11 @@ impl TmpDiskPool {
 
     /// Starts filling the pool up to its size on a thread of its own, unless one is at it.
     pub fn refill(self: &Arc<Self>) {
-        if self.size == 0
-            || self.closed.load(Ordering::Acquire)
-            || self.refilling.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let pool = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name("kumo-tmppool".into())
-            .spawn(move || {
-                loop {
-                    let missing = !pool.closed.load(Ordering::Acquire)
-                        && pool
-                            .ready
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .len()
-                            < pool.size;
-                    if !missing {
-                        break;
-                    }
-                    match TmpDisk::create(&pool.dir, DEFAULT_BYTES) {
-                        Ok(disk) => pool
-                            .ready
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(disk),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "could not prepare a /tmp disk");
-                            break;
-                        }
-                    }
-                }
-                pool.refilling.store(false, Ordering::Release);
-            });
-        if spawned.is_err() {
-            self.refilling.store(false, Ordering::Release);
-        }
+        self.stock.refill();
     }
 
     /// Stops refilling and releases the ready disks (the kernel detaches them).
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.ready
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.stock.close();
     }
 }

@@ -309,6 +309,35 @@ fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The package operations on the blocking pool: every one of them touches the file system.
+#[async_trait::async_trait]
+impl crate::CodePackages for CodeStore {
+    async fn put(&self, zip: Vec<u8>) -> Result<CodeInfo> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || CodeStore::put(&store, &zip)).await?
+    }
+
+    async fn read(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>> {
+        let (store, sha) = (self.clone(), sha256_hex.to_owned());
+        Ok(tokio::task::spawn_blocking(move || CodeStore::read(&store, &sha)).await?)
+    }
+
+    async fn unpacked(&self, sha256_hex: &str) -> Result<PathBuf> {
+        // Packages are unpacked when stored: the tree is already here.
+        Ok(self.task_dir(sha256_hex))
+    }
+
+    async fn packages(&self) -> Result<Vec<String>> {
+        let store = self.clone();
+        Ok(tokio::task::spawn_blocking(move || CodeStore::packages(&store)).await?)
+    }
+
+    async fn remove(&self, sha256_hex: &str) -> Result<()> {
+        let (store, sha) = (self.clone(), sha256_hex.to_owned());
+        tokio::task::spawn_blocking(move || CodeStore::remove(&store, &sha)).await?
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,34 +493,5 @@ mod tests {
                 .ok(),
             Some(0)
         );
-    }
-}
-
-/// The package operations on the blocking pool: every one of them touches the file system.
-#[async_trait::async_trait]
-impl crate::CodePackages for CodeStore {
-    async fn put(&self, zip: Vec<u8>) -> Result<CodeInfo> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || CodeStore::put(&store, &zip)).await?
-    }
-
-    async fn read(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>> {
-        let (store, sha) = (self.clone(), sha256_hex.to_owned());
-        Ok(tokio::task::spawn_blocking(move || CodeStore::read(&store, &sha)).await?)
-    }
-
-    async fn unpacked(&self, sha256_hex: &str) -> Result<PathBuf> {
-        // Packages are unpacked when stored: the tree is already here.
-        Ok(self.task_dir(sha256_hex))
-    }
-
-    async fn packages(&self) -> Result<Vec<String>> {
-        let store = self.clone();
-        Ok(tokio::task::spawn_blocking(move || CodeStore::packages(&store)).await?)
-    }
-
-    async fn remove(&self, sha256_hex: &str) -> Result<()> {
-        let (store, sha) = (self.clone(), sha256_hex.to_owned());
-        tokio::task::spawn_blocking(move || CodeStore::remove(&store, &sha)).await?
     }
 }

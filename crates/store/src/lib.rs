@@ -165,4 +165,20 @@ pub trait LogStore: Send + Sync + 'static {
 #[cfg(test)]
 pub(crate) mod testing {
     pub use crate::conformance::function;
+    use crate::{LogEvent, SqliteStore};
+
+    /// A log line at `ts`.
+    pub fn ev(ts: i64, msg: &str) -> LogEvent {
+        LogEvent {
+            timestamp_ms: ts,
+            message: msg.into(),
+        }
+    }
+
+    /// A fresh SQLite store in a temporary directory (kept alive by the returned guard).
+    pub async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let s = SqliteStore::open(&dir.path().join("kumo.db")).expect("open");
+        (dir, s)
+    }
 }

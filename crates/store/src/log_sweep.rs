@@ -198,20 +198,8 @@ pub(crate) async fn expire(
 mod tests {
     use super::*;
     use crate::logs::{EventScan, LogQuery, StreamOrder};
+    use crate::testing::{ev, store};
     use crate::{LogEvent, LogStore};
-
-    fn ev(ts: i64, msg: &str) -> LogEvent {
-        LogEvent {
-            timestamp_ms: ts,
-            message: msg.into(),
-        }
-    }
-
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let s = SqliteStore::open(&dir.path().join("kumo.db")).expect("open");
-        (dir, s)
-    }
 
     #[tokio::test]
     async fn retention_and_size_bound_delete_oldest_events() {

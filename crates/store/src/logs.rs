@@ -456,20 +456,8 @@ impl LogQuery for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LogEvent, LogStore};
-
-    fn ev(ts: i64, msg: &str) -> LogEvent {
-        LogEvent {
-            timestamp_ms: ts,
-            message: msg.into(),
-        }
-    }
-
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let s = SqliteStore::open(&dir.path().join("kumo.db")).expect("open");
-        (dir, s)
-    }
+    use crate::testing::{ev, store};
+    use crate::LogStore;
 
     #[tokio::test]
     async fn groups_and_streams_follow_appends() {
